@@ -1,0 +1,65 @@
+"""Installs `nonlocal_tf` and its model zoo (`zoo/` -> `nonlocal_tf.zoo`)."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+
+def _version():
+    for line in (HERE / "nonlocal_tf" / "version.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip('"')
+    raise RuntimeError("nonlocal_tf/version.py has no __version__")
+
+
+def _packages():
+    core = setuptools.find_packages(include=["nonlocal_tf", "nonlocal_tf.*"])
+    zoo = ["nonlocal_tf.zoo"] + [
+        "nonlocal_tf.zoo." + name
+        for name in setuptools.find_packages(where="zoo")
+    ]
+    return core + zoo
+
+
+setuptools.setup(
+    name="nonlocal-tf",
+    version=_version(),
+    description=(
+        "Non-local Neural Networks (Wang et al., CVPR 2018) for Keras 3 / "
+        "TensorFlow: layers, C2D/I3D video model zoo, data, training, serving."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=_packages(),
+    package_dir={"nonlocal_tf.zoo": "zoo"},
+    package_data={"nonlocal_tf.zoo": ["*.json", "data/*.json", "data/*.txt"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.10,<4",
+        "absl-py>=1.4",
+        "numpy>=1.26",
+        "h5py>=3.8",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "video": ["av>=12"],
+        "serving": ["tensorflow-serving-api>=2.16,<2.22", "requests>=2.28"],
+        "torch": ["torch>=2.1"],
+        "jax": ["jax[cpu]>=0.4.30"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "ruff>=0.6",
+            "pillow>=10",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

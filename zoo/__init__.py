@@ -1,0 +1,1 @@
+"""The nonlocal-tf model zoo, installed as `nonlocal_tf.zoo`."""
