@@ -1,1 +1,23 @@
-"""nonlocal_tf.models."""
+"""C2D / I3D video ResNets with non-local blocks (keras.ops/layers only)."""
+
+from nonlocal_tf.models.affine import Affine
+from nonlocal_tf.models.architecture import STEMS
+from nonlocal_tf.models.architecture import Stem
+from nonlocal_tf.models.architecture import temporal_kernels
+from nonlocal_tf.models.complexity import count_macs
+from nonlocal_tf.models.complexity import count_params
+from nonlocal_tf.models.endpoints import features_model
+from nonlocal_tf.models.endpoints import stage_endpoints
+from nonlocal_tf.models.video_resnet import VideoResNet
+
+__all__ = [
+    "Affine",
+    "STEMS",
+    "Stem",
+    "VideoResNet",
+    "count_macs",
+    "count_params",
+    "features_model",
+    "stage_endpoints",
+    "temporal_kernels",
+]
