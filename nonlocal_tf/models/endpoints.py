@@ -61,4 +61,4 @@ def features_model(model, endpoints=STAGE_ENDPOINTS):
             f"{STAGE_ENDPOINTS}"
         )
     outputs = {e: model.get_layer(mapping[e]).output for e in endpoints}
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(model.input, outputs, name=f"{model.name}_features")
