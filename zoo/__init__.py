@@ -15,6 +15,9 @@ from .api import weights_path
 from .checkpoints import Checkpoint
 from .checkpoints import CheckpointFormatError
 from .checkpoints import read_checkpoint
+from .convert import convert_checkpoint
+from .inflation import InflationReport
+from .inflation import inflate_2d_weights
 from .loading import CheckpointMismatchError
 from .loading import LoadReport
 from .loading import load_checkpoint
@@ -28,11 +31,14 @@ __all__ = [
     "Checkpoint",
     "CheckpointFormatError",
     "CheckpointMismatchError",
+    "InflationReport",
     "LoadReport",
     "ModelEntry",
     "WeightSource",
+    "convert_checkpoint",
     "get_entry",
     "get_model",
+    "inflate_2d_weights",
     "list_models",
     "load_checkpoint",
     "load_weights",

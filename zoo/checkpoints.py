@@ -264,10 +264,15 @@ def read_checkpoint(path):
     """
     path = str(path)
     fmt = detect_format(path)
-    if fmt in ("keras_h5", "keras_archive"):
+    if fmt == "keras_h5":
         raise CheckpointFormatError(
-            f"{path} is a Keras file; load it with model.load_weights "
-            "(or nonlocal_tf.zoo.load_weights)"
+            f"{path} is a Keras weights file; load it with "
+            "model.load_weights or nonlocal_tf.zoo.load_weights"
+        )
+    if fmt == "keras_archive":
+        raise CheckpointFormatError(
+            f"{path} is a whole .keras model; open it with "
+            "keras.saving.load_model"
         )
     if fmt == "pickle":
         raw = _read_pickle(path)

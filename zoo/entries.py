@@ -315,7 +315,10 @@ def _pyslowfast(name, config, arch, depth, nl, top1=None, top5=None, **kw):
             "PySlowFast ResNet: pool1 (1,3,3) padded (0,1,1) (res2 56x56); "
             f"configs/Kinetics/{'c2/' if released else ''}{config}.yaml."
             + (
-                " The released file is a Caffe2-format pickle."
+                " The released file is a Caffe2-format pickle; its accuracy "
+                "is PySlowFast's evaluation with this network (PySlowFast: "
+                "'testing Caffe2 pretrained model in PyTorch might have a "
+                "small difference in performance')."
                 if released
                 else " No released Kinetics weights."
             )

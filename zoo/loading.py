@@ -218,7 +218,7 @@ def load_weights(model, path, *, skip_mismatched_head=False):
         report = LoadReport(source=path, format="keras")
         report.loaded = [w.path for w in model.weights]
         return report
-    checkpoint = checkpoints.read_checkpoint(path)
+    checkpoint = checkpoints.read_checkpoint(path)  # refuses .keras archives
     return load_checkpoint(
         model, checkpoint, skip_mismatched_head=skip_mismatched_head
     )

@@ -88,6 +88,28 @@ def test_i3d_from_weights_file_matches_away_from_borders(resnet2d, tmp_path):
     assert np.abs(s5[:, 0] - s5_2d).max() > 1e-2  # the border does differ
 
 
+def test_c2d_from_legacy_keras_h5(resnet2d, tmp_path):
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    model2d, frame, _, logits_2d = resnet2d
+    path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+    with h5py.File(path, "w") as f:  # the format of the ImageNet downloads
+        legacy_h5_format.save_weights_to_hdf5_group(f, model2d)
+    model = VideoResNet(
+        50,
+        stride_in_1x1=True,
+        classes=10,
+        classifier_activation=None,
+        input_shape=(2, SIZE, SIZE, 3),
+    )
+    zoo.inflate_2d_weights(model, path)
+    clip = np.repeat(frame[:, None], 2, axis=1)
+    np.testing.assert_allclose(
+        np.asarray(model(clip)), logits_2d, atol=2e-5, rtol=1e-5
+    )
+
+
 def _caffe2_2d_blobs(model2d):
     """The keras ResNet50 as a Caffe2 ImageNet pickle (2D, no conv bias)."""
     blobs = {}
