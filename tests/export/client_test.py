@@ -333,3 +333,21 @@ def test_client_resize_and_crop_follows_the_short_side():
     np.testing.assert_array_equal(
         clip_io.evenly_spaced_indices(10, 4), [0, 3, 6, 9]
     )
+
+
+def test_rest_client_needs_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from nonlocal_tf.export import client, clip_io\n"
+        "heavy = {'tensorflow', 'keras', 'grpc'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=helpers.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
