@@ -355,7 +355,7 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
                 step_in_epoch += 1
                 loss, hits, count = float(loss), float(hits), float(count)
                 loss_scale = (
-                    float(optimizer.dynamic_scale) if loss_scaling else None
+                    float(optimizer.dynamic_scale.numpy()) if loss_scaling else None
                 )
                 logger.step(step, step_in_epoch, loss, hits, count, loss_scale)
                 step_logs = {"loss": loss, "accuracy": hits / max(count, 1.0)}
