@@ -23,6 +23,7 @@ from nonlocal_tf.training.evaluation import unpack_test_batch
 from nonlocal_tf.training.evaluation import write_metrics_json
 from nonlocal_tf.training.evaluation import write_per_class_csv
 from nonlocal_tf.training.evaluation import write_predictions_csv
+from nonlocal_tf.training.io_utils import count_records
 from nonlocal_tf.training.losses import per_example_loss
 from nonlocal_tf.training.metrics import average_precision
 from nonlocal_tf.training.metrics import mean_average_precision
@@ -53,6 +54,7 @@ __all__ = [
     "build_optimizer",
     "build_schedule",
     "compute_results",
+    "count_records",
     "create_strategy",
     "evaluate",
     "load_initial_weights",

@@ -61,3 +61,20 @@ def atomic_save_weights(model, path):
     finally:
         if tf.io.gfile.exists(temp):
             tf.io.gfile.remove(temp)
+
+
+def count_records(file_pattern):
+    """Number of TFRecords in the files matching `file_pattern`.
+
+    Reads every file once (use it when the example count is unknown).
+
+    Example:
+        >>> count_records("/data/kinetics/train-*.tfrecord")
+    """
+    files = tf.io.gfile.glob(file_pattern)
+    if not files:
+        raise FileNotFoundError(f"No files match {file_pattern!r}")
+    dataset = tf.data.TFRecordDataset(
+        files, num_parallel_reads=tf.data.AUTOTUNE
+    )
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))

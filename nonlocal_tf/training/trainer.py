@@ -223,6 +223,8 @@ def train(
             exact resume.
         strategy: A `tf.distribute.Strategy`; default
             `create_strategy(config.strategy)`. Create it at program start.
+            With several workers, `config.model_dir` must be on a file system
+            they all see (the chief writes the shared state there).
         initial_weights: Applied on a fresh start (not on resume): a callable
             `fn(model)`, a `*.weights.h5` file or a previous run's directory
             (see `load_initial_weights`).
@@ -355,7 +357,9 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
                 step_in_epoch += 1
                 loss, hits, count = float(loss), float(hits), float(count)
                 loss_scale = (
-                    float(optimizer.dynamic_scale.numpy()) if loss_scaling else None
+                    float(optimizer.dynamic_scale.numpy())
+                    if loss_scaling
+                    else None
                 )
                 logger.step(step, step_in_epoch, loss, hits, count, loss_scale)
                 step_logs = {"loss": loss, "accuracy": hits / max(count, 1.0)}

@@ -43,10 +43,14 @@ def _kill_after_step(args, step):
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     reference_result = tmp_path / "reference.json"
-    subprocesses.run(
-        subprocesses.command(tmp_path / "reference", reference_result, **FLAGS)
+    reference_process = subprocess.Popen(
+        subprocesses.command(tmp_path / "reference", reference_result, **FLAGS),
+        cwd=subprocesses.REPO_ROOT,
+        env=subprocesses.environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    reference = subprocesses.load_result(reference_result)
 
     result = tmp_path / "resumed.json"
     # Sleeping after each step keeps the run alive until the kill arrives.
@@ -60,6 +64,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 
     subprocesses.run(args)
     resumed = subprocesses.load_result(result)
+    output = reference_process.communicate(timeout=subprocesses.TIMEOUT)[0]
+    assert reference_process.returncode == 0, output[-5000:]
+    reference = subprocesses.load_result(reference_result)
     assert resumed["resumed_from"] == 6
     assert resumed["step"] == reference["step"] == 12
     assert resumed["optimizer_iterations"] == 12
