@@ -40,6 +40,30 @@ def _check_element_spec(spec, per_replica_batch):
     return batch is None
 
 
+def _checkpointable(dataset):
+    """`dataset`, made savable when stateful ops in it would block that."""
+    policy = tf.data.experimental.ExternalStatePolicy
+    try:
+        # Serialising the graph is the check iterator saving does first.
+        dataset._as_serialized_graph(external_state_policy=policy.FAIL)
+        return dataset, True
+    except AttributeError:  # the private hook moved: let saving decide
+        return dataset, True
+    except tf.errors.FailedPreconditionError as error:
+        reason = str(error).split("graph:", 1)[-1].split("[Op:")[0].strip()
+    logging.warning(
+        "The training input pipeline has stateful ops (%s): their random "
+        "state cannot be checkpointed, so a resumed run draws different "
+        "augmentations than an uninterrupted run (data order and position "
+        "are still restored). For an exact resume use stateless random ops "
+        "(tf.random.stateless_*, seeded from tf.data.Dataset.random).",
+        reason,
+    )
+    options = tf.data.Options()
+    options.experimental_external_state_policy = policy.IGNORE
+    return dataset.with_options(options), False
+
+
 class WorkerInput:
     """The per-worker, checkpointable training input.
 
@@ -80,7 +104,7 @@ class WorkerInput:
             dataset = dataset.rebatch(
                 self.per_replica_batch_size, drop_remainder=True
             )
-        dataset = dataset.repeat()
+        dataset, self.exact_resume = _checkpointable(dataset.repeat())
         self.num_local_replicas = info.num_local_replicas
         if self.num_local_replicas > 1:
             dataset = dataset.batch(
@@ -97,11 +121,18 @@ class WorkerInput:
             return strategy.experimental_distribute_values_from_function(
                 lambda _: element
             )
-
-        def replica_value(context):
-            index = context.replica_id_in_sync_group % local
-            return tf.nest.map_structure(lambda t: t[index], element)
-
+        # Split on the host, so each device receives only its own batch.
+        with tf.device(_host_device(strategy)):
+            parts = [
+                tf.nest.map_structure(lambda t, i=i: t[i], element)
+                for i in range(local)
+            ]
         return strategy.experimental_distribute_values_from_function(
-            replica_value
+            lambda context: parts[context.replica_id_in_sync_group % local]
         )
+
+
+def _host_device(strategy):
+    """The CPU of the worker that drives `strategy`'s local devices."""
+    device = tf.DeviceSpec.from_string(strategy.extended.worker_devices[0])
+    return device.replace(device_type="CPU", device_index=0).to_string()

@@ -212,3 +212,24 @@ def test_config_validation():
     )
     assert config.train_steps == 15
     assert training.TrainConfig.from_json(config.to_json()) == config
+
+
+def test_stateful_augmentation_still_checkpoints_with_a_warning(
+    tmp_path, caplog
+):
+    clips, labels = tiny.synthetic_examples()
+
+    def noisy(context):
+        dataset = tf.data.Dataset.from_tensor_slices((clips, labels))
+        dataset = dataset.map(
+            lambda clip, label: (clip + tf.random.uniform([]), label)
+        )
+        return dataset.batch(4, drop_remainder=True)
+
+    config = _config(tmp_path, epochs=1)
+    with caplog.at_level("WARNING"):
+        result = training.train(config, tiny.tiny_model, noisy)
+    assert result.step == 2
+    assert (tmp_path / "checkpoints" / "state-2.index").exists()
+    assert "RandomUniform is stateful" in caplog.text
+    assert "resumed run draws different augmentations" in caplog.text
