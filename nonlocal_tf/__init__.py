@@ -5,6 +5,7 @@
 imported here. The model zoo is `nonlocal_tf.zoo`.
 """
 
+from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["NonLocalBlock", "__version__"]

@@ -8,6 +8,7 @@ from nonlocal_tf.models.complexity import count_macs
 from nonlocal_tf.models.complexity import count_params
 from nonlocal_tf.models.endpoints import features_model
 from nonlocal_tf.models.endpoints import stage_endpoints
+from nonlocal_tf.models.insert import insert_nonlocal
 from nonlocal_tf.models.video_resnet import VideoResNet
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "features_model",
+    "insert_nonlocal",
     "stage_endpoints",
     "temporal_kernels",
 ]

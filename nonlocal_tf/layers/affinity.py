@@ -1,0 +1,154 @@
+"""Pairwise affinity and aggregation of the non-local operation.
+
+Given flattened queries (B, N, Dq), keys (B, N', Dq) and values (B, N', Dv),
+computes `y_i = sum_j w(x_i, x_j) g_j` where `w` is the normalised pairwise
+function of paper_spec §1.1:
+
+* `pairwise="dot"`: `f_ij = q_i . k_j` (Gaussian, embedded Gaussian and dot
+  product instantiations);
+* `pairwise="concat_relu"`: `f_ij = relu(q_i + k_j)` on scalar queries and
+  keys (B, N, 1) / (B, N', 1): the concatenation instantiation, whose
+  `w_f^T [theta_i, phi_j]` splits into `w_theta^T theta_i + w_phi^T phi_j`;
+* `normalizer="softmax"`: softmax over keys (after multiplying by `scale`);
+  `normalizer="count"`: divide by the key count N'.
+
+Everything here runs in float32 whatever the inputs' dtype, so the logits and
+the softmax never overflow under mixed precision. Two implementations:
+
+* `"full"` materialises the (B, N, N') weights once: fastest when they fit.
+* `"chunked"` walks over blocks of `chunk_size` queries with `keras.ops.map`;
+  each block is wrapped in `keras.remat`, so the backward pass recomputes the
+  block's weights instead of keeping every block's (B, chunk, N') softmax:
+  forward and backward memory is O(B * chunk_size * N') instead of
+  O(B * N * N').
+"""
+
+import keras
+from keras import ops
+
+PAIRWISE = ("dot", "concat_relu")
+NORMALIZERS = ("softmax", "count")
+IMPLEMENTATIONS = ("full", "chunked")
+
+
+def pairwise_weights(
+    query, key, pairwise="dot", normalizer="softmax", scale=None
+):
+    """Normalised pairwise weights `w_ij`, float32, shape (B, N, N').
+
+    Args:
+        query: (B, N, Dq) tensor (Dq = 1 for `"concat_relu"`).
+        key: (B, N', Dq) tensor.
+        pairwise: `"dot"` or `"concat_relu"`.
+        normalizer: `"softmax"` (over keys) or `"count"` (divide by N').
+        scale: optional multiplier of the logits before the softmax.
+
+    Returns:
+        The float32 weights; rows sum to 1 for `"softmax"`.
+
+    Example:
+
+    >>> q = keras.random.normal((2, 6, 4))
+    >>> w = pairwise_weights(q, q[:, :3])
+    >>> tuple(w.shape)
+    (2, 6, 3)
+    """
+    query = ops.cast(query, "float32")
+    key = ops.cast(key, "float32")
+    if pairwise == "dot":
+        logits = ops.matmul(query, ops.transpose(key, (0, 2, 1)))
+    elif pairwise == "concat_relu":
+        logits = ops.relu(query + ops.transpose(key, (0, 2, 1)))
+    else:
+        raise ValueError(
+            f"Unknown pairwise function {pairwise!r}; expected one of "
+            f"{PAIRWISE}."
+        )
+    if normalizer == "softmax":
+        if scale is not None:
+            logits = logits * scale
+        return ops.softmax(logits, axis=-1)
+    if normalizer == "count":
+        num_keys = ops.cast(ops.shape(key)[1], "float32")
+        return logits / num_keys
+    raise ValueError(
+        f"Unknown normalizer {normalizer!r}; expected one of {NORMALIZERS}."
+    )
+
+
+def aggregate(
+    query,
+    key,
+    value,
+    pairwise="dot",
+    normalizer="softmax",
+    scale=None,
+    implementation="full",
+    chunk_size=1024,
+):
+    """`y = w(query, key) @ value` in float32, shape (B, N, Dv).
+
+    Args:
+        query: (B, N, Dq) tensor.
+        key: (B, N', Dq) tensor.
+        value: (B, N', Dv) tensor.
+        pairwise: see `pairwise_weights`.
+        normalizer: see `pairwise_weights`.
+        scale: see `pairwise_weights`.
+        implementation: `"full"` or `"chunked"` (bounded memory, see the
+            module docstring).
+        chunk_size: queries per block for `"chunked"`.
+
+    Returns:
+        The float32 aggregated values.
+
+    Example:
+
+    >>> q = keras.random.normal((1, 10, 4))
+    >>> v = keras.random.normal((1, 5, 8))
+    >>> y = aggregate(q, q[:, :5], v, implementation="chunked", chunk_size=4)
+    >>> tuple(y.shape)
+    (1, 10, 8)
+    """
+    value = ops.cast(value, "float32")
+
+    def block(q, k, v):
+        return ops.matmul(
+            pairwise_weights(q, k, pairwise, normalizer, scale), v
+        )
+
+    if implementation == "full":
+        return block(query, key, value)
+    if implementation != "chunked":
+        raise ValueError(
+            f"Unknown implementation {implementation!r}; expected one of "
+            f"{IMPLEMENTATIONS}."
+        )
+    num_queries = query.shape[1]
+    if num_queries is not None and num_queries <= chunk_size:
+        return block(query, key, value)
+    return _chunked(block, query, key, value, chunk_size)
+
+
+def _chunked(block, query, key, value, chunk_size):
+    """Runs `block` on query blocks of `chunk_size`, recomputed in backward."""
+    shape = ops.shape(query)
+    batch, num_queries, depth = shape[0], shape[1], shape[2]
+    num_chunks = (num_queries + chunk_size - 1) // chunk_size
+    # Balanced blocks (at most chunk_size each) keep the padding small.
+    block_size = (num_queries + num_chunks - 1) // num_chunks
+    padding = num_chunks * block_size - num_queries
+    # Padded query rows give finite junk rows that are sliced off below;
+    # they never touch the keys' side, so real rows are unaffected.
+    query = ops.pad(query, [[0, 0], [0, padding], [0, 0]])
+    query = ops.reshape(query, (batch, num_chunks, block_size, depth))
+    query = ops.transpose(query, (1, 0, 2, 3))
+    rematerialized = keras.remat(block)
+    # key and value are explicit arguments of the rematerialised function so
+    # that gradients reach them on every backend.
+    outputs = ops.map(lambda q: rematerialized(q, key, value), query)
+    outputs = ops.transpose(outputs, (1, 0, 2, 3))
+    outputs = ops.reshape(
+        outputs, (batch, num_chunks * block_size, ops.shape(value)[-1])
+    )
+    return outputs[:, :num_queries]

@@ -1,0 +1,511 @@
+"""The non-local block (Wang et al., "Non-local Neural Networks", CVPR 2018)."""
+
+import keras
+from keras import ops
+
+from nonlocal_tf.layers import affinity
+
+INSTANTIATIONS = (
+    "embedded_gaussian",
+    "gaussian",
+    "dot_product",
+    "concatenation",
+)
+IMPLEMENTATIONS = ("full", "chunked")
+SUBSAMPLE_POSITIONS = ("before", "after")
+
+# Default max-pool of the keys/values per input rank (official code).
+_DEFAULT_POOL = {3: (2,), 4: (2, 2), 5: (1, 2, 2)}
+_CONV = {3: keras.layers.Conv1D, 4: keras.layers.Conv2D, 5: keras.layers.Conv3D}
+_LAYOUT = {3: "(B, L, C)", 4: "(B, H, W, C)", 5: "(B, T, H, W, C)"}
+
+
+@keras.saving.register_keras_serializable(package="nonlocal_tf")
+class NonLocalBlock(keras.layers.Layer):
+    """Non-local block: `z = x + BN(W_z y)`, `y_i = sum_j f_ij g_j / C(x)`.
+
+    Works on sequences `(B, L, C)`, images `(B, H, W, C)` and videos
+    `(B, T, H, W, C)` (channels last); any of L/H/W/T may be `None`. Defaults
+    follow the official Caffe2 code the released weights were trained with
+    (paper_spec §1.2): embedded Gaussian, `inner_dim = C // 2`, max-pool
+    (1, 2, 2) of `x` before `phi` and `g`, logits scaled by
+    `inner_dim**-0.5`, 1x1 convs with bias initialised N(0, 0.01), and BN
+    after the output conv with gamma initialised to 0, so that the block is an
+    exact identity at initialisation.
+
+    Instantiations (paper §3.2), with N' the number of (pooled) keys:
+
+    * `"embedded_gaussian"`: `softmax_j(theta_i . phi_j [* inner_dim**-0.5])`;
+    * `"gaussian"`: `softmax_j(x_i . x_j)` on raw features (`theta` and `phi`
+      are `None`, `use_scale` is ignored);
+    * `"dot_product"`: `theta_i . phi_j / N'`;
+    * `"concatenation"`: `relu(w_f . [theta_i, phi_j]) / N'`, with
+      `w_f` the kernel (2 * inner_dim, 1) of `concat_project` (first
+      `inner_dim` rows multiply `theta`, the rest `phi`).
+
+    Sub-layers, created in `build()` and public so that weights can be read
+    and set (e.g. by the checkpoint converters): `theta`, `phi`, `g`, `out`
+    (1x1 `Conv1D`/`Conv2D`/`Conv3D` by rank, with bias), `bn`
+    (`BatchNormalization`, `None` when `use_bn=False`) and `concat_project`
+    (`Dense(1)` without bias, concatenation only). The subsampling max-pool
+    has no weights; it is done with `keras.ops` (reshape and max), which
+    works for every dtype on every backend (TensorFlow's CPU `MaxPool3D`
+    has no float16 kernel).
+
+    Memory: the full path materialises B x N x N' float32 weights (several
+    copies in the backward pass). For long clips or high resolutions, e.g.
+    16x56x56 positions (N = 50176, N' = 12544: 2.5 GB per copy per clip),
+    use `implementation="chunked"`, which processes `chunk_size` queries at
+    a time and recomputes each block's weights in the backward pass: peak
+    memory O(B * chunk_size * N'), same result to float32 rounding, roughly
+    1.2-1.5x the compute of the backward pass. It needs no static N.
+    `return_attention=True` always materialises the full weights.
+
+    Mixed precision: logits, softmax / division and the aggregation
+    `w @ g` run in float32. For the softmax instantiations `y` (a convex
+    combination of `g`) is cast back to the compute dtype before `out`; for
+    `"dot_product"` and `"concatenation"` `y` is not bounded by `g` (it
+    overflows float16 for large activations), so `out` and `bn` compute in
+    float32 there and only their result is cast to the compute dtype.
+
+    Args:
+        instantiation: pairwise function, one of `"embedded_gaussian"`,
+            `"gaussian"`, `"dot_product"`, `"concatenation"`.
+        inner_dim: channels of `theta`, `phi`, `g`; default `C // 2`.
+        subsample: max-pool of the keys and values. `True`: (2,) for
+            sequences, (2, 2) for images, (1, 2, 2) for videos; `False` or
+            `None`: off; an int (same size along every axis, as Keras pooling
+            layers: `2` on a video pools T too) or a tuple with one size per
+            non-channel axis. Pool size = stride, `valid` padding (floor).
+        subsample_position: `"before"` pools `x` before `phi` and `g`
+            (official code, the released weights); `"after"` pools `phi(x)`
+            and `g(x)` (paper, mmcv).
+        use_scale: multiply the embedded Gaussian logits by
+            `inner_dim**-0.5` (official code); `False` as the paper.
+        use_bn: BN after `out` with gamma initialised to 0. `False` (frozen-BN
+            models): no BN and `out` is initialised to zero.
+        groups: temporal groups for videos: T is split into `groups`
+            contiguous groups and attention stays within each group (Caffe2
+            `add_nonlocal_group`, PySlowFast `NONLOCAL.GROUP`). Must divide T.
+        implementation: `"full"` or `"chunked"` (bounded memory, see above).
+        chunk_size: queries per block for `"chunked"`.
+        kernel_initializer: initializer of the conv kernels (each sub-layer
+            gets its own copy).
+        bias_initializer: initializer of the conv biases.
+        bn_epsilon: BN epsilon (Caffe2: 1e-5).
+        bn_momentum: BN moving-average momentum (Caffe2 convention 0.9).
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: tensor of rank 3, 4 or 5, channels last.
+        training: BN mode.
+        return_attention: also return the normalised pairwise weights,
+            float32 of shape (B, N, N') with positions flattened in (T, H, W)
+            order; with `groups > 1` the shape is
+            (B * groups, N / groups, N' / groups), group-major.
+
+    Static checks (channels, rank, pool larger than the input, `groups`
+    dividing T) run at build time and again at call time for every size known
+    then. Under a TensorFlow graph with a `None` size, an input smaller than
+    the pool gives no keys (N' = 0, `y = 0`) and a T not divisible by
+    `groups` fails inside the reshape.
+
+    Example:
+
+    >>> x = keras.Input((4, 14, 14, 64))
+    >>> z = NonLocalBlock()(x)
+    >>> tuple(z.shape)
+    (None, 4, 14, 14, 64)
+
+    Reference: Wang, Girshick, Gupta, He, "Non-local Neural Networks",
+    CVPR 2018, https://arxiv.org/abs/1711.07971.
+    """
+
+    def __init__(
+        self,
+        instantiation="embedded_gaussian",
+        inner_dim=None,
+        subsample=True,
+        subsample_position="before",
+        use_scale=True,
+        use_bn=True,
+        groups=1,
+        implementation="full",
+        chunk_size=1024,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        bn_epsilon=1e-5,
+        bn_momentum=0.9,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_choice("instantiation", instantiation, INSTANTIATIONS)
+        _check_choice("implementation", implementation, IMPLEMENTATIONS)
+        _check_choice(
+            "subsample_position", subsample_position, SUBSAMPLE_POSITIONS
+        )
+        if inner_dim is not None and not _is_positive_int(inner_dim):
+            raise ValueError(
+                f"inner_dim must be a positive integer or None. "
+                f"Received: inner_dim={inner_dim!r}"
+            )
+        if not _is_positive_int(groups):
+            raise ValueError(
+                "groups must be a positive integer. "
+                f"Received: groups={groups!r}"
+            )
+        if not _is_positive_int(chunk_size):
+            raise ValueError(
+                "chunk_size must be a positive integer. "
+                f"Received: chunk_size={chunk_size!r}"
+            )
+        _check_subsample(subsample)
+        if kernel_initializer is None:
+            kernel_initializer = keras.initializers.RandomNormal(0.0, 0.01)
+        self.instantiation = instantiation
+        self.inner_dim = inner_dim
+        self.subsample = (
+            tuple(subsample) if isinstance(subsample, list) else subsample
+        )
+        self.subsample_position = subsample_position
+        self.use_scale = use_scale
+        self.use_bn = use_bn
+        self.groups = groups
+        self.implementation = implementation
+        self.chunk_size = chunk_size
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.theta = self.phi = self.g = self.out = None
+        self.bn = self.concat_project = None
+
+    # --- shapes and checks -------------------------------------------------
+
+    def _pool_size(self, rank):
+        if self.subsample is None or self.subsample is False:
+            return None
+        if self.subsample is True:
+            return _DEFAULT_POOL[rank]
+        if isinstance(self.subsample, int):
+            return (self.subsample,) * (rank - 2)
+        if len(self.subsample) != rank - 2:
+            raise ValueError(
+                f"subsample must give one pool size per non-channel axis of "
+                f"a {_LAYOUT[rank]} input ({rank - 2}). "
+                f"Received: subsample={self.subsample!r}"
+            )
+        return tuple(self.subsample)
+
+    def _check_shape(self, shape, where):
+        rank = len(shape)
+        if rank not in _CONV:
+            raise ValueError(
+                f"NonLocalBlock '{self.name}' expects an input of rank 3 "
+                "(B, L, C), 4 (B, H, W, C) or 5 (B, T, H, W, C). "
+                f"Received at {where}: rank {rank}, shape {tuple(shape)}"
+            )
+        channels = shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"NonLocalBlock '{self.name}' needs a known channel axis. "
+                f"Received at {where}: shape {tuple(shape)}"
+            )
+        if self.built and (rank != self._rank or channels != self._channels):
+            raise ValueError(
+                f"NonLocalBlock '{self.name}' was built for inputs of rank "
+                f"{self._rank} with {self._channels} channels. Received at "
+                f"{where}: shape {tuple(shape)}"
+            )
+        if self.groups != 1:
+            if rank != 5:
+                raise ValueError(
+                    f"groups={self.groups} splits the temporal axis and needs "
+                    f"a (B, T, H, W, C) input. Received at {where}: shape "
+                    f"{tuple(shape)}"
+                )
+            if shape[1] is not None and shape[1] % self.groups:
+                raise ValueError(
+                    f"groups={self.groups} must divide T. Received at {where}:"
+                    f" T={shape[1]} (shape {tuple(shape)})"
+                )
+        pool_size = self._pool_size(rank)
+        if pool_size is not None:
+            for axis, (size, pool) in enumerate(
+                zip(shape[1:-1], pool_size, strict=True), start=1
+            ):
+                if size is not None and size < pool:
+                    raise ValueError(
+                        f"The subsample pool {pool_size} is larger than the "
+                        f"input along axis {axis}. Received at {where}: "
+                        f"shape {tuple(shape)}"
+                    )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._check_shape(input_shape, "build")
+        rank, channels = len(input_shape), input_shape[-1]
+        inner_dim = self.inner_dim or channels // 2
+        if inner_dim <= 0:
+            raise ValueError(
+                f"inner_dim defaults to C // 2, which is 0 for C={channels}; "
+                f"pass inner_dim explicitly. Received: shape {input_shape}"
+            )
+        self._rank, self._channels, self._inner_dim = rank, channels, inner_dim
+        conv = _CONV[rank]
+        ones = (1,) * (rank - 2)
+
+        # y of the count-normalised instantiations is not bounded by g: keep
+        # it, `out` and `bn` in float32 under mixed precision.
+        output_dtype = self.dtype_policy
+        if self.instantiation in ("dot_product", "concatenation"):
+            output_dtype = keras.DTypePolicy(self.dtype_policy.variable_dtype)
+
+        def conv_layer(name, filters, zero_init=False, dtype=None):
+            return conv(
+                filters,
+                ones,
+                use_bias=True,
+                kernel_initializer=(
+                    "zeros" if zero_init else _fresh(self.kernel_initializer)
+                ),
+                bias_initializer=(
+                    "zeros" if zero_init else _fresh(self.bias_initializer)
+                ),
+                dtype=dtype or self.dtype_policy,
+                name=name,
+            )
+
+        if self.instantiation != "gaussian":
+            self.theta = conv_layer("theta", inner_dim)
+            self.phi = conv_layer("phi", inner_dim)
+        self.g = conv_layer("g", inner_dim)
+        # Without BN the block is an identity at init through a zero `out`.
+        self.out = conv_layer(
+            "out", channels, zero_init=not self.use_bn, dtype=output_dtype
+        )
+        if self.use_bn:
+            self.bn = keras.layers.BatchNormalization(
+                epsilon=self.bn_epsilon,
+                momentum=self.bn_momentum,
+                gamma_initializer="zeros",
+                dtype=output_dtype,
+                name="bn",
+            )
+        self._pool = self._pool_size(rank)
+        if self.instantiation == "concatenation":
+            self.concat_project = keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=_fresh(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name="concat_project",
+            )
+
+        inner_shape = input_shape[:-1] + (inner_dim,)
+        for layer in (self.theta, self.phi, self.g):
+            if layer is not None:
+                layer.build(input_shape)
+        self.out.build(inner_shape)
+        if self.bn is not None:
+            self.bn.build(input_shape)
+        if self.concat_project is not None:
+            self.concat_project.build((None, 2 * inner_dim))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(
+        self, inputs, training=None, return_attention=False
+    ):
+        self._check_shape(tuple(inputs.shape), "call")
+        output = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_attention:
+            return output
+        shape = tuple(inputs.shape)
+        positions, groups = shape[1:-1], self.groups
+        if groups > 1 and shape[1] is not None:
+            positions = (shape[1] // groups,) + positions[1:]
+        pool_size = self._pool_size(len(shape)) or (1,) * len(positions)
+        keys = tuple(
+            None if n is None else n // p
+            for n, p in zip(positions, pool_size, strict=True)
+        )
+        batch = shape[0] * groups if shape[0] is not None else None
+        attention_shape = (batch, _product(positions), _product(keys))
+        return output, keras.KerasTensor(attention_shape, dtype="float32")
+
+    # --- forward -----------------------------------------------------------
+
+    def call(self, inputs, training=None, return_attention=False):
+        self._check_shape(tuple(inputs.shape), "call")
+        x = inputs
+        shape = ops.shape(x)
+        if self.groups > 1:
+            batch, time = shape[0], shape[1]
+            x = ops.reshape(
+                x, (batch * self.groups, time // self.groups) + shape[2:]
+            )
+        query, key, value = self._embed(x)
+        folded_shape = ops.shape(query)[:-1]
+        query, key, value = (
+            ops.reshape(t, (ops.shape(t)[0], -1, ops.shape(t)[-1]))
+            for t in (query, key, value)
+        )
+        pairwise, normalizer, scale = self._pairwise_function()
+        if self.instantiation == "concatenation":
+            query, key = self._project_concatenation(query, key)
+
+        if return_attention:
+            attention = affinity.pairwise_weights(
+                query, key, pairwise, normalizer, scale
+            )
+            y = ops.matmul(attention, ops.cast(value, "float32"))
+        else:
+            y = affinity.aggregate(
+                query,
+                key,
+                value,
+                pairwise=pairwise,
+                normalizer=normalizer,
+                scale=scale,
+                implementation=self.implementation,
+                chunk_size=self.chunk_size,
+            )
+        y = ops.cast(y, self.out.compute_dtype)
+        y = ops.reshape(y, folded_shape + (self._inner_dim,))
+        z = self.out(y)
+        if self.bn is not None:
+            z = self.bn(z, training=training)
+        z = x + ops.cast(z, x.dtype)
+        if self.groups > 1:
+            z = ops.reshape(z, shape)
+        if return_attention:
+            return z, attention
+        return z
+
+    def _embed(self, x):
+        """theta(x), phi(x_hat), g(x_hat) with the configured subsampling."""
+
+        def pool(t):
+            return _max_pool(t, self._pool)
+
+        if self.subsample_position == "before":
+            pooled = pool(x)
+            value = self.g(pooled)
+            key = pooled if self.phi is None else self.phi(pooled)
+        else:
+            value = pool(self.g(x))
+            key = pool(x if self.phi is None else self.phi(x))
+        query = x if self.theta is None else self.theta(x)
+        return query, key, value
+
+    def _pairwise_function(self):
+        if self.instantiation in ("embedded_gaussian", "gaussian"):
+            scale = None
+            if self.instantiation == "embedded_gaussian" and self.use_scale:
+                scale = float(self._inner_dim) ** -0.5
+            return "dot", "softmax", scale
+        if self.instantiation == "dot_product":
+            return "dot", "count", None
+        return "concat_relu", "count", None
+
+    def _project_concatenation(self, query, key):
+        """Splits w_f^T [theta_i, phi_j] into scalar query and key terms."""
+        kernel = ops.cast(self.concat_project.kernel, "float32")
+        query = ops.matmul(
+            ops.cast(query, "float32"), kernel[: self._inner_dim]
+        )
+        key = ops.matmul(ops.cast(key, "float32"), kernel[self._inner_dim :])
+        return query, key
+
+    # --- config ------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "instantiation": self.instantiation,
+                "inner_dim": self.inner_dim,
+                "subsample": (
+                    list(self.subsample)
+                    if isinstance(self.subsample, tuple)
+                    else self.subsample
+                ),
+                "subsample_position": self.subsample_position,
+                "use_scale": self.use_scale,
+                "use_bn": self.use_bn,
+                "groups": self.groups,
+                "implementation": self.implementation,
+                "chunk_size": self.chunk_size,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "bn_epsilon": self.bn_epsilon,
+                "bn_momentum": self.bn_momentum,
+            }
+        )
+        return config
+
+
+def _max_pool(x, pool_size):
+    """Valid max-pooling with kernel = stride = `pool_size` (floor sizes)."""
+    if pool_size is None or all(p == 1 for p in pool_size):
+        return x
+    shape = ops.shape(x)
+    crop = [slice(None)]
+    pooled_shape = [shape[0]]
+    for size, pool in zip(shape[1:-1], pool_size, strict=True):
+        kept = size // pool
+        if isinstance(size, int) and size % pool == 0:
+            crop.append(slice(None))
+        else:
+            crop.append(slice(0, kept * pool))
+        pooled_shape += [kept, pool]
+    x = x[tuple(crop)]
+    x = ops.reshape(x, tuple(pooled_shape) + (shape[-1],))
+    return ops.max(x, axis=tuple(range(2, len(pooled_shape), 2)))
+
+
+def _fresh(initializer):
+    """A new instance, so unseeded random initializers draw new values."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}; expected one of {choices}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _check_subsample(subsample):
+    if subsample is None or isinstance(subsample, bool):
+        return
+    if _is_positive_int(subsample):
+        return
+    if isinstance(subsample, (tuple, list)) and all(
+        _is_positive_int(s) for s in subsample
+    ):
+        return
+    raise ValueError(
+        "subsample must be True, False, None, a positive int or a tuple of "
+        f"positive ints. Received: subsample={subsample!r}"
+    )
+
+
+def _product(sizes):
+    result = 1
+    for size in sizes:
+        if size is None:
+            return None
+        result *= size
+    return result

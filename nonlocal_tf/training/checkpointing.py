@@ -1,0 +1,213 @@
+"""Checkpoints that let a killed run continue exactly where it was.
+
+A run's state is split in two `tf.train.Checkpoint`s written at the same step:
+
+* `state` (model variables, optimizer variables, step): identical on every
+  worker; the chief writes it to `model_dir/checkpoints/`. Under
+  `MultiWorkerMirroredStrategy` the other workers also write it, to a
+  temporary directory they delete again (the procedure of TensorFlow's
+  multi-worker guide), so no worker skips a collective.
+* `iterator` (this worker's `tf.data` iterator): different on every worker,
+  written to `model_dir/checkpoints/data/worker_<i>/`.
+
+Each worker writes its iterator checkpoint first; after a barrier the chief
+writes the state checkpoint. So whenever the state of step `s` exists, the
+iterators of step `s` exist too, and a run restarted after a kill at any
+point restores a consistent pair. `tf.train.CheckpointManager` writes
+atomically (a crash leaves the previous checkpoint as the latest).
+
+Variables are checkpointed by their position in `model.variables` /
+`optimizer.variables` (Keras 3 models do not expose every variable to
+`tf.train.Checkpoint`, e.g. dropout seed-generator states), so a resumed run
+also continues the dropout random stream.
+"""
+
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from nonlocal_tf.training import io_utils
+
+CHECKPOINT_SUBDIR = "checkpoints"
+FINAL_WEIGHTS = "final.weights.h5"
+
+
+def _variables_checkpoint(variables):
+    # Keyed by position: Keras paths carry session-unique name suffixes
+    # (`seed_generator_1`) that change when a process builds a second model.
+    children = {
+        f"v{index:04d}": getattr(variable, "value", variable)
+        for index, variable in enumerate(variables)
+    }
+    return tf.train.Checkpoint(**children)
+
+
+def _step_of(path):
+    return int(path.rsplit("-", 1)[1])
+
+
+class RunCheckpoint:
+    """Saves and restores a training run (state + per-worker data iterator).
+
+    Args:
+        model_dir: The run's directory.
+        model: The Keras model.
+        optimizer: The built optimizer.
+        iterator: This worker's `tf.data` iterator.
+        info: This worker's `WorkerInfo`.
+        max_to_keep: State checkpoints kept.
+        barrier: Callable that blocks until all workers reach it (None with
+            one worker).
+
+    Example:
+        >>> checkpoint = RunCheckpoint(model_dir, model, optimizer, it, info)
+        >>> start_step = checkpoint.restore() or 0
+        >>> checkpoint.save(step)
+    """
+
+    def __init__(
+        self,
+        model_dir,
+        model,
+        optimizer,
+        iterator,
+        info,
+        *,
+        max_to_keep=3,
+        barrier=None,
+    ):
+        self._info = info
+        self._barrier = barrier
+        self.directory = os.path.join(model_dir, CHECKPOINT_SUBDIR)
+        self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._state = tf.train.Checkpoint(
+            step=self._step,
+            model=_variables_checkpoint(model.variables),
+            optimizer=_variables_checkpoint(optimizer.variables),
+        )
+        self._data = tf.train.Checkpoint(iterator=iterator)
+        self._data_dir = os.path.join(
+            self.directory, "data", f"worker_{info.worker_index}"
+        )
+        self._data_manager = tf.train.CheckpointManager(
+            self._data, self._data_dir, max_to_keep + 1, checkpoint_name="it"
+        )
+        if info.is_chief:
+            self._state_manager = tf.train.CheckpointManager(
+                self._state,
+                self.directory,
+                max_to_keep,
+                checkpoint_name="state",
+            )
+        else:
+            self._state_manager = None
+
+    def latest_state(self):
+        """Path of the chief's latest state checkpoint, or None."""
+        return tf.train.latest_checkpoint(self.directory)
+
+    def restore(self):
+        """Restores the latest checkpoint; returns its step or None."""
+        latest = self.latest_state()
+        if latest is None:
+            return None
+        step = _step_of(latest)
+        data_path = os.path.join(self._data_dir, f"it-{step}")
+        if not tf.io.gfile.exists(data_path + ".index"):
+            raise RuntimeError(
+                f"State checkpoint {latest} (step {step}) has no data-"
+                f"iterator checkpoint {data_path} for worker "
+                f"{self._info.worker_index}; was the run restarted with a "
+                "different number of workers?"
+            )
+        try:
+            self._state.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as error:
+            raise ValueError(
+                f"Checkpoint {latest} does not match the model/optimizer "
+                f"built for this run: {error}"
+            ) from error
+        try:
+            self._data.restore(data_path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"Data-iterator checkpoint {data_path} does not match this "
+                f"run's input pipeline: {error}"
+            ) from error
+        if int(self._step.numpy()) != step:
+            raise ValueError(
+                f"Checkpoint {latest} holds step {int(self._step.numpy())}"
+            )
+        return step
+
+    def save(self, step):
+        """Saves the state and this worker's iterator at `step`."""
+        self._step.assign(step)
+        self._data_manager.save(checkpoint_number=step)
+        if self._barrier is not None:
+            self._barrier()
+        if self._state_manager is not None:
+            self._state_manager.save(checkpoint_number=step)
+        else:
+            temp = os.path.join(
+                self.directory, f".tmp_worker_{self._info.worker_index}"
+            )
+            self._state.write(os.path.join(temp, "state"))
+            tf.io.gfile.rmtree(temp)
+
+
+def load_initial_weights(model, source):
+    """Applies initial weights to a freshly built `model`.
+
+    Args:
+        model: The built model.
+        source: A callable `source(model)` (e.g. a zoo checkpoint loader or
+            2D->3D inflation), a `*.weights.h5` file, or a previous run's
+            model directory (its `final.weights.h5`, else the model part of
+            its latest checkpoint).
+
+    Example:
+        >>> load_initial_weights(model, "/runs/kinetics_c2d/")
+    """
+    if callable(source):
+        source(model)
+        return
+    source = os.fspath(source)
+    if source.endswith(".weights.h5"):
+        if not tf.io.gfile.exists(source):
+            raise FileNotFoundError(f"Initial weights {source} do not exist.")
+        model.load_weights(source)
+        return
+    if tf.io.gfile.isdir(source):
+        final = os.path.join(source, FINAL_WEIGHTS)
+        if tf.io.gfile.exists(final):
+            model.load_weights(final)
+            return
+        latest = tf.train.latest_checkpoint(
+            os.path.join(source, CHECKPOINT_SUBDIR)
+        )
+        if latest is not None:
+            logging.info("Initial weights: model part of %s", latest)
+            checkpoint = tf.train.Checkpoint(
+                model=_variables_checkpoint(model.variables)
+            )
+            status = checkpoint.restore(latest).expect_partial()
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as error:
+                raise ValueError(
+                    f"Checkpoint {latest} does not match the model: {error}"
+                ) from error
+            return
+    raise ValueError(
+        f"Initial weights {source!r}: expected a callable, a *.weights.h5 "
+        "file or a run directory with final.weights.h5 or checkpoints/."
+    )
+
+
+def save_final_weights(model, model_dir):
+    """Writes `model_dir/final.weights.h5` atomically; returns its path."""
+    path = os.path.join(model_dir, FINAL_WEIGHTS)
+    io_utils.atomic_save_weights(model, path)
+    return path

@@ -1,0 +1,194 @@
+"""Momentum SGD of the reference code, with L2 weight decay in the gradient.
+
+The official Caffe2 code (video-nonlocal-net) adds `weight_decay * w` to the
+gradient of every non-BN parameter before its `MomentumSGDUpdate` (Nesterov,
+`SCALE_MOMENTUM`: the velocity is rescaled when the rate changes, so it holds
+gradients, not rate-scaled steps). `MomentumSGD` does exactly that:
+
+    g' = g + weight_decay * w          (decayed variables only)
+    v  = momentum * v + g'
+    w  = w - lr * (g' + momentum * v)  (Nesterov)   or   w - lr * v
+
+which is also `torch.optim.SGD(nesterov=True, weight_decay=...)` (PySlowFast).
+Two differences from `keras.optimizers.SGD(weight_decay=...)` make it a
+separate class: Keras decays decoupled (`w -= lr * wd * w`, not through the
+velocity) and keeps `lr` inside the velocity (at a step of the schedule the
+old rate keeps acting for ~1/(1-momentum) steps).
+"""
+
+import keras
+from keras import ops
+
+NORMALIZATION_LAYERS = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+)
+
+
+@keras.saving.register_keras_serializable(package="nonlocal_tf")
+class MomentumSGD(keras.optimizers.Optimizer):
+    """SGD with (Nesterov) momentum and coupled L2 weight decay (Caffe2 form).
+
+    Variables passed to `exclude_from_weight_decay` get no decay (use
+    `weight_decay_exclusions(model)` for BN parameters and biases).
+
+    Args:
+        learning_rate: Float or `LearningRateSchedule`.
+        momentum: Momentum coefficient in [0, 1).
+        nesterov: Nesterov momentum (the reference recipe uses it).
+        weight_decay: L2 coefficient added to the gradient (`g + wd * w`).
+        name: Optimizer name.
+        **kwargs: Other `keras.optimizers.Optimizer` arguments (clipnorm, ...).
+
+    Example:
+        >>> optimizer = MomentumSGD(StepSchedule(0.01, [150000, 300000]),
+        ...                         momentum=0.9, weight_decay=1e-4)
+        >>> optimizer.exclude_from_weight_decay(
+        ...     var_list=weight_decay_exclusions(model))
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=1e-4,
+        name="momentum_sgd",
+        **kwargs,
+    ):
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"`momentum` must be in [0, 1), got {momentum}")
+        if weight_decay is not None and weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}")
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            name=name,
+            **kwargs,
+        )
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.momentums = []
+        if self.momentum:
+            self.momentums = self.add_optimizer_variables(variables, "momentum")
+
+    def _apply_weight_decay(self, variables):
+        # Decay is coupled (added to the gradient in update_step), not the
+        # decoupled `w -= lr * wd * w` of the Keras base class.
+        return
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        if self.weight_decay and self._use_weight_decay(variable):
+            decay = ops.cast(self.weight_decay, variable.dtype)
+            gradient = ops.add(gradient, ops.multiply(decay, variable))
+        if not self.momentum:
+            self.assign_sub(variable, ops.multiply(learning_rate, gradient))
+            return
+        momentum = ops.cast(self.momentum, variable.dtype)
+        velocity = self.momentums[self._get_variable_index(variable)]
+        new_velocity = ops.add(ops.multiply(momentum, velocity), gradient)
+        self.assign(velocity, new_velocity)
+        if self.nesterov:
+            step = ops.add(gradient, ops.multiply(momentum, new_velocity))
+        else:
+            step = new_velocity
+        self.assign_sub(variable, ops.multiply(learning_rate, step))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"momentum": self.momentum, "nesterov": self.nesterov})
+        return config
+
+
+def _sublayers(model):
+    # Keras has no public recursive layer walk; `_flatten_layers` is the one
+    # Keras itself uses for weights and summaries.
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def weight_decay_exclusions(model, *, exclude_norm=True, exclude_bias=True):
+    """The trainable variables that get no weight decay.
+
+    Args:
+        model: A built Keras model.
+        exclude_norm: Exclude all variables of normalization layers (BN
+            gamma/beta, as the reference's `WEIGHT_DECAY_BN 0.0`).
+        exclude_bias: Exclude variables named `bias`.
+
+    Returns:
+        A list of variables (a subset of `model.trainable_variables`).
+
+    Example:
+        >>> excluded = weight_decay_exclusions(model)
+        >>> sorted(v.path for v in excluded)
+    """
+    excluded = {}
+    if exclude_norm:
+        for layer in _sublayers(model):
+            if isinstance(layer, NORMALIZATION_LAYERS):
+                for variable in layer.trainable_variables:
+                    excluded[id(variable)] = variable
+    if exclude_bias:
+        for variable in model.trainable_variables:
+            if variable.name == "bias":
+                excluded[id(variable)] = variable
+    return [v for v in model.trainable_variables if id(v) in excluded]
+
+
+def build_optimizer(
+    model,
+    learning_rate,
+    *,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=1e-4,
+    decay_norm=False,
+    decay_bias=False,
+    loss_scaling=False,
+):
+    """Builds `MomentumSGD` for `model` with BN/bias exclusions applied.
+
+    Call inside the strategy's scope. The optimizer is built on the model's
+    trainable variables (its slots exist before a checkpoint is restored).
+
+    Args:
+        model: A built Keras model.
+        learning_rate: Float or `LearningRateSchedule`.
+        momentum: Momentum coefficient.
+        nesterov: Nesterov momentum.
+        weight_decay: L2 coefficient (`0` or `None`: no decay).
+        decay_norm: Also decay normalization parameters.
+        decay_bias: Also decay biases.
+        loss_scaling: Wrap in `keras.optimizers.LossScaleOptimizer` (dynamic
+            loss scaling, for `mixed_float16`).
+
+    Returns:
+        The optimizer (a `LossScaleOptimizer` around `MomentumSGD` when
+        `loss_scaling`).
+
+    Example:
+        >>> optimizer = build_optimizer(model, 0.01, weight_decay=1e-4)
+    """
+    optimizer = MomentumSGD(
+        learning_rate,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay or None,
+    )
+    optimizer.exclude_from_weight_decay(
+        var_list=weight_decay_exclusions(
+            model, exclude_norm=not decay_norm, exclude_bias=not decay_bias
+        )
+    )
+    if loss_scaling:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(model.trainable_variables)
+    return optimizer

@@ -1,0 +1,434 @@
+"""The training loop: `strategy.run` steps, exact resume, summaries, weights.
+
+`model.fit` is not used: Keras 3's `BackupAndRestore` resumes only at epoch
+boundaries, knows nothing of workers, and neither it nor `fit` saves the
+input position, so a killed run could not end with the same weights as an
+uninterrupted one.
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from nonlocal_tf.training import checkpointing
+from nonlocal_tf.training import config as config_lib
+from nonlocal_tf.training import inputs
+from nonlocal_tf.training import losses
+from nonlocal_tf.training import optimizer as optimizer_lib
+from nonlocal_tf.training import schedules
+from nonlocal_tf.training import strategy as strategy_lib
+from nonlocal_tf.training import summaries
+
+# Keys whose change between a run and its restart does not change results.
+_COSMETIC_KEYS = ("progress_bar", "log_every_steps", "extra")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        model: The trained model (variables live in the strategy's scope).
+        optimizer: Its optimizer (`iterations` counts applied updates).
+        step: Optimizer steps done (== `config.train_steps`).
+        resumed_from: Step of the checkpoint the run continued from, or None.
+        history: One dict per log interval run in this process (`step`,
+            `loss`, `accuracy`, `learning_rate`, `examples_per_second`).
+        weights_path: `model_dir/final.weights.h5` (written by the chief).
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    step: int
+    resumed_from: int | None
+    history: list
+    weights_path: str
+
+
+def _barrier_fn(strategy, info):
+    if info.num_workers == 1:
+        return None
+
+    @tf.function
+    def barrier():
+        values = strategy.run(lambda: tf.constant(1.0))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+    return lambda: barrier().numpy()
+
+
+def _build_schedule(config):
+    return schedules.build_schedule(
+        config.schedule,
+        base_learning_rate=config.base_learning_rate,
+        total_steps=config.train_steps,
+        boundaries=config.lr_boundaries,
+        factor=config.lr_factor,
+        warmup_steps=config.warmup_steps,
+        warmup_start_learning_rate=config.warmup_start_learning_rate,
+        end_learning_rate=config.end_learning_rate,
+    )
+
+
+def _record_config(config, info, global_batch_size, resumed_from):
+    previous = config_lib.read_config(config.model_dir)
+    if previous is not None and resumed_from is not None:
+        current = config.to_dict()
+        changed = sorted(
+            key
+            for key in set(previous) | set(current)
+            if key not in _COSMETIC_KEYS + ("run",)
+            and previous.get(key) != current.get(key)
+        )
+        if changed:
+            logging.warning(
+                "Resuming %s with a changed configuration (%s); the result "
+                "will differ from an uninterrupted run.",
+                config.model_dir,
+                ", ".join(
+                    f"{k}: {previous.get(k)!r} -> {current.get(k)!r}"
+                    for k in changed
+                ),
+            )
+    config_lib.write_config(
+        config,
+        {
+            "num_workers": info.num_workers,
+            "num_replicas": info.num_replicas,
+            "global_batch_size": global_batch_size,
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+        },
+    )
+
+
+class _Logger:
+    """Interval averages to TensorBoard, absl logging and a progress bar."""
+
+    def __init__(self, config, info, global_batch_size, schedule):
+        self._config = config
+        self._chief = info.is_chief
+        self._global_batch_size = global_batch_size
+        self._schedule = schedule
+        self._writer = None
+        if self._chief:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(config.model_dir, "train")
+            )
+        self._progbar = None
+        self.history = []
+        self._reset(time.perf_counter())
+
+    def _reset(self, now):
+        self._loss = self._hits = self._count = 0.0
+        self._steps = 0
+        self._start = now
+
+    def start_epoch(self, epoch, step_in_epoch, steps_in_epoch):
+        if not (self._chief and self._config.progress_bar):
+            return
+        print(f"Epoch {epoch + 1}/{self._config.epochs}", flush=True)
+        self._progbar = keras.utils.Progbar(
+            steps_in_epoch, stateful_metrics=["loss", "accuracy", "lr"]
+        )
+        if step_in_epoch:
+            self._progbar.update(step_in_epoch)
+
+    def step(self, step, step_in_epoch, loss, hits, count, loss_scale):
+        self._loss += loss
+        self._hits += hits
+        self._count += count
+        self._steps += 1
+        learning_rate = float(self._schedule(step - 1))
+        if self._progbar is not None:
+            self._progbar.update(
+                step_in_epoch,
+                values=[
+                    ("loss", self._loss / self._steps),
+                    ("accuracy", self._hits / max(self._count, 1.0)),
+                    ("lr", learning_rate),
+                ],
+            )
+        config = self._config
+        if step % config.log_every_steps and step != config.train_steps:
+            return None
+        now = time.perf_counter()
+        logs = {
+            "step": step,
+            "loss": self._loss / self._steps,
+            "accuracy": self._hits / max(self._count, 1.0),
+            "learning_rate": learning_rate,
+            "examples_per_second": self._global_batch_size
+            * self._steps
+            / max(now - self._start, 1e-9),
+        }
+        if loss_scale is not None:
+            logs["loss_scale"] = loss_scale
+        self.history.append(logs)
+        if self._writer is not None:
+            with self._writer.as_default(step=step):
+                for name, value in logs.items():
+                    if name != "step":
+                        summaries.write_scalar(name, value, step)
+            self._writer.flush()
+        if self._progbar is None:
+            logging.info(
+                "step %d/%d: %s",
+                step,
+                config.train_steps,
+                ", ".join(
+                    f"{k}={v:.4g}" for k, v in logs.items() if k != "step"
+                ),
+            )
+        self._reset(now)
+        return logs
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+
+
+def train(
+    config,
+    model_fn,
+    dataset_fn,
+    *,
+    strategy=None,
+    initial_weights=None,
+    callbacks=(),
+):
+    """Trains `model_fn()` on `dataset_fn` as `config` says; resumes if it can.
+
+    Running the same call again after a crash or kill (any point) continues
+    from the latest checkpoint in `config.model_dir`, with the same data
+    order and random streams, and ends with the same weights as an
+    uninterrupted run (bit-exact with `config.deterministic`, up to float
+    reduction order otherwise). A finished run re-run is a no-op apart from
+    re-writing the final weights.
+
+    Args:
+        config: A `TrainConfig`.
+        model_fn: Returns a *built* Keras model (called in the strategy's
+            scope, after the dtype policy is set). Dropout is the model's.
+        dataset_fn: `fn(input_context) -> tf.data.Dataset` of
+            `(clips (B, T, H, W, 3), labels)` with
+            `B = input_context.get_per_replica_batch_size(global_batch)`,
+            sharded with `input_context` when it has several pipelines.
+            It is repeated by `train`. Random augmentation must be
+            checkpointable (stateless ops, `tf.data.Dataset.random`) for an
+            exact resume.
+        strategy: A `tf.distribute.Strategy`; default
+            `create_strategy(config.strategy)`. Create it at program start.
+            With several workers, `config.model_dir` must be on a file system
+            they all see (the chief writes the shared state there).
+        initial_weights: Applied on a fresh start (not on resume): a callable
+            `fn(model)`, a `*.weights.h5` file or a previous run's directory
+            (see `load_initial_weights`).
+        callbacks: Callables `fn(step, logs)` run on the host after every
+            step (`logs` has `loss`, `accuracy` of that step).
+
+    Returns:
+        A `TrainResult`.
+
+    Example:
+        >>> strategy = create_strategy("mirrored")
+        >>> config = TrainConfig(model_dir="/tmp/run",
+        ...                      batch_size_per_replica=8, train_steps=1000)
+        >>> result = train(config, lambda: build_model(), dataset_fn,
+        ...                strategy=strategy)
+    """
+    if strategy is None:
+        strategy = strategy_lib.create_strategy(config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.mixed_precision)
+    try:
+        return _train(
+            config, model_fn, dataset_fn, strategy, initial_weights, callbacks
+        )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
+    info = strategy_lib.worker_info(strategy)
+    global_batch_size = config.batch_size_per_replica * info.num_replicas
+    logging.info(
+        "Training on %d replica(s) (%d worker(s), this is worker %d%s); "
+        "global batch %d.",
+        info.num_replicas,
+        info.num_workers,
+        info.worker_index,
+        ", chief" if info.is_chief else "",
+        global_batch_size,
+    )
+    loss_scaling = config.mixed_precision == "mixed_float16"
+    schedule = _build_schedule(config)
+    with strategy.scope():
+        model = model_fn()
+        if not isinstance(model, keras.Model) or not model.built:
+            raise ValueError(
+                "model_fn must return a built keras.Model (give it an input "
+                f"shape); got {model!r}"
+            )
+        optimizer = optimizer_lib.build_optimizer(
+            model,
+            schedule,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+            decay_norm=config.decay_norm,
+            decay_bias=config.decay_bias,
+            loss_scaling=loss_scaling,
+        )
+    excluded = optimizer_lib.weight_decay_exclusions(
+        model,
+        exclude_norm=not config.decay_norm,
+        exclude_bias=not config.decay_bias,
+    )
+    logging.info(
+        "Weight decay %g on %d of %d trainable variables (%d normalization "
+        "parameters / biases excluded).",
+        config.weight_decay,
+        len(model.trainable_variables) - len(excluded),
+        len(model.trainable_variables),
+        len(excluded),
+    )
+    data = inputs.WorkerInput(dataset_fn, global_batch_size, info)
+    checkpoint = checkpointing.RunCheckpoint(
+        config.model_dir,
+        model,
+        optimizer,
+        data.iterator,
+        info,
+        max_to_keep=config.max_checkpoints,
+        barrier=_barrier_fn(strategy, info),
+    )
+    resumed_from = checkpoint.restore()
+    if resumed_from is None:
+        if initial_weights is not None:
+            with strategy.scope():
+                checkpointing.load_initial_weights(model, initial_weights)
+        start = 0
+    else:
+        logging.info(
+            "Resuming from step %d (%s).",
+            resumed_from,
+            checkpoint.latest_state(),
+        )
+        start = resumed_from
+    if info.is_chief:
+        _record_config(config, info, global_batch_size, resumed_from)
+
+    train_step = _make_train_step(
+        config,
+        model,
+        optimizer,
+        data,
+        strategy,
+        global_batch_size,
+        loss_scaling,
+    )
+    logger = _Logger(config, info, global_batch_size, schedule)
+    steps_per_epoch = config.steps_per_epoch
+    step = start
+    try:
+        while step < config.train_steps:
+            epoch, step_in_epoch = divmod(step, steps_per_epoch)
+            steps_in_epoch = min(
+                steps_per_epoch, config.train_steps - epoch * steps_per_epoch
+            )
+            logger.start_epoch(epoch, step_in_epoch, steps_in_epoch)
+            while step_in_epoch < steps_in_epoch:
+                try:
+                    loss, hits, count = train_step()
+                except tf.errors.OutOfRangeError as error:
+                    raise ValueError(
+                        "The training dataset produced no elements (step "
+                        f"{step + 1})."
+                    ) from error
+                step += 1
+                step_in_epoch += 1
+                loss, hits, count = float(loss), float(hits), float(count)
+                loss_scale = (
+                    float(optimizer.dynamic_scale.numpy())
+                    if loss_scaling
+                    else None
+                )
+                logger.step(step, step_in_epoch, loss, hits, count, loss_scale)
+                step_logs = {"loss": loss, "accuracy": hits / max(count, 1.0)}
+                for callback in callbacks:
+                    callback(step, step_logs)
+                if (
+                    step % config.checkpoint_every_steps == 0
+                    or step_in_epoch == steps_in_epoch
+                ):
+                    checkpoint.save(step)
+    finally:
+        logger.close()
+    weights_path = os.path.join(config.model_dir, checkpointing.FINAL_WEIGHTS)
+    if info.is_chief:
+        checkpointing.save_final_weights(model, config.model_dir)
+        logging.info("Final weights: %s", weights_path)
+    return TrainResult(
+        model=model,
+        optimizer=optimizer,
+        step=step,
+        resumed_from=resumed_from,
+        history=logger.history,
+        weights_path=weights_path,
+    )
+
+
+def _make_train_step(
+    config, model, optimizer, data, strategy, global_batch_size, loss_scaling
+):
+    def replica_step(batch):
+        clips, labels = batch
+        with tf.GradientTape() as tape:
+            predictions = model(clips, training=True)
+            per_example = losses.per_example_loss(
+                labels,
+                predictions,
+                multi_label=config.multi_label,
+                from_logits=config.from_logits,
+                label_smoothing=config.label_smoothing,
+            )
+            loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=global_batch_size
+            )
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
+                )
+            scaled_loss = optimizer.scale_loss(loss) if loss_scaling else loss
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        optimizer.apply(gradients, model.trainable_variables)
+        hits = losses.top1_hits(
+            labels, predictions, multi_label=config.multi_label
+        )
+        count = tf.cast(tf.shape(hits)[0], tf.float32)
+        return loss, tf.reduce_sum(hits), count
+
+    @tf.function
+    def train_step():
+        batch = data.distributed_next(strategy)
+        results = strategy.run(replica_step, args=(batch,))
+        return tuple(
+            strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for value in results
+        )
+
+    return train_step
+
+
+def read_run_config(model_dir):
+    """The `TrainConfig` recorded in `model_dir/config.json` (or None)."""
+    values = config_lib.read_config(model_dir)
+    return None if values is None else config_lib.TrainConfig.from_dict(values)

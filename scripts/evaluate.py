@@ -1,0 +1,196 @@
+"""Multi-view evaluation of a video model on TFRecord test data.
+
+Every test video is cut into --num_test_clips clips x --num_test_crops crops;
+per-view scores are averaged per video. Prints and writes video-level top-1 /
+top-5 (or mAP with --multi_label), the single-view (centre clip, centre crop)
+numbers, a per-class CSV and per-video predictions:
+
+    python scripts/evaluate.py --model=i3d_nl5_r50 \
+        --weights=/runs/i3d_nl5 --test_records='/data/kinetics/val-*' \
+        --num_frames=32 --sampling_rate=2 --output_dir=/runs/i3d_nl5/test
+
+The model is a zoo name with --weights (a zoo checkpoint, a *.weights.h5
+file or a training run's model_dir), or --saved_model (an exported
+SavedModel, called through its `serving_default` signature), or
+--keras_model (a `.keras` file).
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model", None, "Zoo model name.")
+flags.DEFINE_string(
+    "weights",
+    None,
+    "For --model: a zoo weights name or checkpoint (.pkl/.pyth), a "
+    "*.weights.h5 file, or a training run's model_dir.",
+)
+flags.DEFINE_string("saved_model", None, "SavedModel directory instead.")
+flags.DEFINE_string("keras_model", None, "A .keras model file instead.")
+flags.DEFINE_string("test_records", None, "Test TFRecord file pattern.")
+flags.DEFINE_integer("num_classes", 400, "Number of classes.")
+flags.DEFINE_boolean("multi_label", False, "Multi-hot labels: report mAP.")
+flags.DEFINE_integer("num_frames", 32, "Frames per clip (T).")
+flags.DEFINE_integer("sampling_rate", 2, "Frame stride within a clip.")
+flags.DEFINE_integer("test_crop_size", 256, "Crop size (short side).")
+flags.DEFINE_integer("num_test_clips", 10, "Clips per video (K).")
+flags.DEFINE_integer("num_test_crops", 3, "Spatial crops per clip.")
+flags.DEFINE_integer("batch_size", 1, "Videos per batch.")
+flags.DEFINE_integer("view_batch_size", None, "Views per model call.")
+flags.DEFINE_enum(
+    "activation",
+    None,
+    ["softmax", "sigmoid"],
+    "Applied to model outputs before averaging (default: none, the model "
+    "outputs probabilities).",
+)
+flags.DEFINE_enum("ensemble", "mean", ["mean", "max"], "View aggregation.")
+flags.DEFINE_string("label_map", None, "Text file, one class name per line.")
+flags.DEFINE_integer("max_videos", None, "Evaluate only this many videos.")
+flags.DEFINE_string("output_dir", None, "Where the results are written.")
+
+flags.mark_flags_as_required(["test_records", "output_dir"])
+
+# The SavedModel serving contract takes RGB in [0, 255] and normalises inside;
+# the data pipeline yields (pixel - 114.75) / 57.375.
+_PIXEL_MEAN, _PIXEL_STD = 114.75, 57.375
+
+
+def load_model():
+    """The model (a Keras model or a clips -> scores callable) to evaluate."""
+    chosen = [
+        f for f in ("model", "saved_model", "keras_model") if FLAGS[f].value
+    ]
+    if len(chosen) != 1:
+        raise app.UsageError(
+            "Give exactly one of --model, --saved_model, --keras_model."
+        )
+    if FLAGS.saved_model:
+        return saved_model_predict_fn(FLAGS.saved_model)
+    from nonlocal_tf import zoo  # registers the custom layers
+
+    if FLAGS.keras_model:
+        import keras
+
+        return keras.saving.load_model(FLAGS.keras_model)
+    return zoo_model(zoo)
+
+
+def zoo_model(zoo):
+    size = FLAGS.test_crop_size
+    shape = (FLAGS.num_frames, size, size, 3)
+    weights = FLAGS.weights
+    local = weights and (
+        weights.endswith(".weights.h5") or os.path.isdir(weights)
+    )
+    model = zoo.get_model(
+        FLAGS.model,
+        weights=None if local else weights,
+        classes=FLAGS.num_classes,
+        classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
+        input_shape=shape,
+    )
+    if local:
+        if os.path.isdir(weights):
+            weights = os.path.join(weights, "final.weights.h5")
+        model.load_weights(weights)
+    return model
+
+
+def saved_model_predict_fn(path):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    serving = loaded.signatures["serving_default"]
+
+    def predict(clips):
+        video = tf.cast(clips, tf.float32) * _PIXEL_STD + _PIXEL_MEAN
+        return serving(video=video)["probabilities"]
+
+    return predict
+
+
+def test_dataset():
+    from nonlocal_tf import data
+
+    return data.build_dataset(
+        FLAGS.test_records,
+        mode="test",
+        num_frames=FLAGS.num_frames,
+        sampling_rate=FLAGS.sampling_rate,
+        test_crop_size=FLAGS.test_crop_size,
+        num_test_clips=FLAGS.num_test_clips,
+        num_test_crops=FLAGS.num_test_crops,
+        num_classes=FLAGS.num_classes,
+        multi_label=FLAGS.multi_label,
+        batch_size=FLAGS.batch_size,
+        shuffle=False,
+        repeat=False,
+    )
+
+
+def class_names():
+    if not FLAGS.label_map:
+        return None
+    with open(FLAGS.label_map) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def main(argv):
+    del argv
+    from nonlocal_tf import training
+
+    result = training.evaluate(
+        load_model(),
+        test_dataset(),
+        multi_label=FLAGS.multi_label,
+        activation=FLAGS.activation,
+        ensemble=FLAGS.ensemble,
+        num_clips=FLAGS.num_test_clips,
+        num_crops=FLAGS.num_test_crops,
+        view_batch_size=FLAGS.view_batch_size,
+        class_names=class_names(),
+        max_videos=FLAGS.max_videos,
+    )
+    out = FLAGS.output_dir
+    setup = {
+        "model": FLAGS.model or FLAGS.saved_model or FLAGS.keras_model,
+        "weights": FLAGS.weights,
+        "test_records": FLAGS.test_records,
+        "views": f"{FLAGS.num_test_clips} clips x {FLAGS.num_test_crops} "
+        f"crops of {FLAGS.test_crop_size}",
+        "single_view": "centre clip, centre crop",
+    }
+    training.write_metrics_json(
+        result, os.path.join(out, "metrics.json"), {"setup": setup}
+    )
+    training.write_per_class_csv(result, os.path.join(out, "per_class.csv"))
+    training.write_predictions_csv(result, os.path.join(out, "predictions.csv"))
+    m = result.metrics
+    if FLAGS.multi_label:
+        lines = [
+            f"mAP ({m['num_views']} views/video): {m['mAP']:.4f}",
+            f"single-view mAP (centre clip, centre crop): "
+            f"{m['single_view_mAP']:.4f}",
+        ]
+    else:
+        lines = [
+            f"top-1 / top-5 ({m['num_views']} views/video): "
+            f"{m['top1']:.4f} / {m['top5']:.4f}",
+            f"single-view top-1 / top-5 (centre clip, centre crop): "
+            f"{m['single_view_top1']:.4f} / {m['single_view_top5']:.4f}",
+        ]
+    print(f"{m['num_videos']} videos")
+    print("\n".join(lines))
+    logging.info("Metrics: %s", json.dumps(m))
+    logging.info("Results in %s", out)
+
+
+if __name__ == "__main__":
+    app.run(main)
