@@ -18,6 +18,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.models import Affine
 
 
@@ -87,7 +88,7 @@ def _bn_targets(layer, prefix, owner):
 
 
 def _is_nonlocal(layer):
-    return all(hasattr(layer, a) for a in ("theta", "phi", "g", "out", "bn"))
+    return isinstance(layer, NonLocalBlock)
 
 
 def layer_targets(layer):

@@ -374,7 +374,8 @@ def _paper(name, arch, depth, nl, count, table, top1, top5, notes):
         frames=32,
         sampling_rate=2,
         reported=Accuracy(top1, top5, _PAPER.format(table)),
-        notes="Caffe2 `resnet_video_org` network. " + notes,
+        notes="Caffe2 `resnet_video_org` network."
+        + (f" {notes}" if notes else ""),
     )
 
 

@@ -2,9 +2,10 @@
 
 import functools
 
+import keras
+
 from nonlocal_tf.models import VideoResNet
-from nonlocal_tf.models import count_macs
-from nonlocal_tf.models import count_params
+from nonlocal_tf.models import model_complexity
 
 from .api import REGISTRY
 
@@ -54,14 +55,16 @@ def _frozen(value):
 
 @functools.cache
 def _complexity(architecture_key, input_shape):
-    model = VideoResNet(
-        **dict(architecture_key), input_shape=input_shape, classes=400
-    )
-    return count_params(model), count_macs(model)
+    # Shapes are all that is counted: skip initialising the weights.
+    with keras.StatelessScope():
+        model = VideoResNet(
+            **dict(architecture_key), input_shape=input_shape, classes=400
+        )
+    return model_complexity(model)
 
 
 def entry_complexity(name):
-    """`(params, multiply_adds)` of an entry at full width and its input.
+    """`Complexity` of an entry at full width, 400 classes and its input.
 
     Entries with the same architecture and input share one build.
     """
@@ -91,7 +94,7 @@ def render_markdown():
     ]
     notes = []
     for entry in REGISTRY.entries():
-        params, macs = entry_complexity(entry.name)
+        complexity = entry_complexity(entry.name)
         arch = entry.architecture
         kind = f"{arch['arch']}"
         if arch.get("frozen_bn"):
@@ -109,7 +112,7 @@ def render_markdown():
             f"| `{entry.name}` | {aliases} | {arch['stem']} ({kind}) "
             f"| {_placement(arch['nonlocal_locations'])} "
             f"| {entry.frames} x {entry.sampling_rate} "
-            f"| {params / 1e6:.2f} | {macs / 1e9:.2f} "
+            f"| {complexity.params / 1e6:.2f} | {complexity.macs / 1e9:.2f} "
             f"| {_accuracy(entry.reported)} "
             f"| {entry.reported.source if entry.reported else '-'} "
             f"| {weights} |"

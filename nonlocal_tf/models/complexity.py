@@ -5,9 +5,13 @@ static shapes of its input/output in the functional graph, so the model must
 be built with a fully known input shape (e.g. `(8, 224, 224, 3)`).
 """
 
+import dataclasses
 import math
+import types
 
 import keras
+
+from nonlocal_tf.layers import NonLocalBlock
 
 _BN_STATISTICS = ("moving_mean", "moving_variance")
 
@@ -118,7 +122,47 @@ def count_macs(model, by_layer=False):
             per_layer[layer.name] = _dense_macs(layer)
         elif hasattr(layer, "kernel_size") and hasattr(layer, "filters"):
             per_layer[layer.name] = _conv_macs(layer)
-        elif type(layer).__name__ == "NonLocalBlock":
+        elif isinstance(layer, NonLocalBlock):
             per_layer[layer.name] = _nonlocal_macs(layer)
     total = sum(per_layer.values())
     return (total, per_layer) if by_layer else total
+
+
+@dataclasses.dataclass(frozen=True)
+class Complexity:
+    """Size and cost of one model at one input shape.
+
+    Attributes:
+        params: `count_params` (learnable, frozen included).
+        trainable_params: size of `model.trainable_weights`.
+        macs: `count_macs` total.
+        macs_by_layer: `{layer_name: macs}`.
+    """
+
+    params: int
+    trainable_params: int
+    macs: int
+    macs_by_layer: types.MappingProxyType
+
+
+def model_complexity(model):
+    """`Complexity` of a model built with a fully known input shape.
+
+    Only shapes are read, so the model may be built inside a
+    `keras.StatelessScope()`, which skips initialising the weights.
+
+    Example:
+        >>> with keras.StatelessScope():
+        ...     model = VideoResNet(50, "i3d", input_shape=(8, 224, 224, 3))
+        >>> model_complexity(model).trainable_params
+        28043472
+    """
+    macs, by_layer = count_macs(model, by_layer=True)
+    return Complexity(
+        params=count_params(model),
+        trainable_params=sum(
+            math.prod(w.shape) for w in model.trainable_weights
+        ),
+        macs=macs,
+        macs_by_layer=types.MappingProxyType(by_layer),
+    )

@@ -16,6 +16,7 @@ by name: `conv1`, `res_conv1_bn`, `pool1`, `res3_0_branch2a`,
 
 import keras
 
+from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models.affine import Affine
 
@@ -122,9 +123,6 @@ def _bottleneck(
 
 
 def _nonlocal(x, name, groups, use_bn, nonlocal_kwargs):
-    # Imported here so that NL-free backbones never need the layer module.
-    from nonlocal_tf.layers import NonLocalBlock
-
     kwargs = dict(NONLOCAL_DEFAULTS)
     kwargs.update(nonlocal_kwargs or {})
     kwargs.setdefault("bn_epsilon", BN_EPSILON)

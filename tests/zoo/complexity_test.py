@@ -1,13 +1,16 @@
-"""Full-width parameter and MAC counts: PySlowFast and paper_spec §4.2."""
+"""Full-width parameter and MAC counts: PySlowFast and paper_spec §4.2.
 
-import functools
+The counts come from `model_zoo_table.entry_complexity` (shared with the
+MODEL_ZOO.md test, one full-width build per architecture) and are checked
+against figures computed outside this project.
+"""
 
-import keras
-import numpy as np
+import math
+
 import pytest
 
-from nonlocal_tf import zoo
-from nonlocal_tf.models import count_macs
+from nonlocal_tf.zoo.model_zoo_table import entry_complexity
+from tests.zoo import caffe2_spec
 
 # PySlowFast trainable parameter counts (400 classes) and paper_spec §4.2
 # multiply-adds at 8 x 224 x 224 (res2 56x56).
@@ -21,30 +24,16 @@ PYSLOWFAST = {
 }
 
 
-@functools.cache
-def _counts(name):
-    model = zoo.get_model(name)  # the entry's clip, e.g. (8, 224, 224, 3)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    bn_affine = sum(
-        int(np.prod(w.shape))
-        for layer in model.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-        for w in (layer.gamma, layer.beta)
-    )
-    total, per_layer = count_macs(model, by_layer=True)
-    return trainable, bn_affine, total, per_layer
-
-
 @pytest.mark.parametrize("config", sorted(PYSLOWFAST))
 def test_full_width_counts_match_pyslowfast(config):
     params, gmacs = PYSLOWFAST[config]
-    trainable, _, total, _ = _counts(config)
-    assert trainable == params
-    assert round(total / 1e9, 2) == gmacs
+    counts = entry_complexity(config)
+    assert counts.trainable_params == counts.params == params
+    assert round(counts.macs / 1e9, 2) == gmacs
 
 
 def test_nonlocal_block_macs_match_paper_spec():
-    _, _, _, per_layer = _counts("C2D_NLN_8x8_R50")
+    per_layer = entry_complexity("C2D_NLN_8x8_R50").macs_by_layer
     # res3 (T=4, 28x28, C=512) and res4 (T=4, 14x14, C=1024), pool before
     # phi/g: theta, phi, g, theta.phi, attention.g, out.
     assert round(per_layer["nonlocal_conv3_1"] / 1e9, 3) == 2.286
@@ -56,8 +45,25 @@ def test_nonlocal_block_macs_match_paper_spec():
 
 
 def test_paper_r101_c2d_size():
-    trainable, bn_affine, _, _ = _counts("c2d_r101_32x2")
+    counts = entry_complexity("c2d_r101_32x2")
+    assert counts.trainable_params == 43_319_760
     # Paper Table 2e: "43.2M params" for the R101 C2D, i.e. without the BN
     # scale/shift (paper_spec §4.2: 43.21M).
-    assert round((trainable - bn_affine) / 1e6, 2) == 43.21
-    assert trainable == 43_319_760
+    shapes = caffe2_spec.blob_shapes(101, "c2d")
+    bn_affine = sum(
+        s[0] for n, s in shapes.items() if n.endswith(("_bn_s", "_bn_b"))
+    )
+    assert round((counts.trainable_params - bn_affine) / 1e6, 2) == 43.21
+
+
+def test_frozen_bn_models_count_their_affine_layers():
+    counts = entry_complexity("i3d_nl5_r50_32x4")
+    shapes = caffe2_spec.blob_shapes(
+        50,
+        "i3d",
+        ((), (1, 3), (1, 3, 5), ()),
+        frozen_bn=True,
+        nonlocal_bn=False,
+    )
+    assert counts.params == sum(math.prod(s) for s in shapes.values())
+    assert counts.trainable_params < counts.params  # Affine layers frozen
