@@ -153,6 +153,7 @@ def _caffe2_2d_blobs(model2d):
     return blobs
 
 
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis")
 def test_c2d_nl_from_caffe2_pickle_keeps_nonlocal_identity(resnet2d, tmp_path):
     model2d, frame, s5_2d, logits_2d = resnet2d
     path = tmp_path / "r50_pretrain_c2_model_iter450450_clean.pkl"
