@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from . import caffe2_names
@@ -208,12 +209,17 @@ def load_weights(model, path, *, skip_mismatched_head=False):
     path = str(path)
     fmt = checkpoints.detect_format(path)
     if fmt == "keras_h5":
+        # Keras assigns layer by layer before it reports a mismatch: keep a
+        # copy so that a failed load leaves the model as it was.
+        before = [keras.ops.convert_to_numpy(w.value) for w in model.weights]
         try:
             model.load_weights(path)
         except Exception as e:
+            for weight, value in zip(model.weights, before, strict=True):
+                weight.assign(value)
             raise ValueError(
                 f"Keras weights file {path} does not fit model "
-                f"'{model.name}': {e}"
+                f"'{model.name}' (no weight was changed): {e}"
             ) from e
         report = LoadReport(source=path, format="keras")
         report.loaded = [w.path for w in model.weights]
