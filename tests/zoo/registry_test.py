@@ -1,5 +1,6 @@
 """Names, aliases and input contracts of the registry."""
 
+import keras
 import pytest
 
 from nonlocal_tf import zoo
@@ -150,3 +151,26 @@ def test_weights_argument_is_checked(tmp_path):
         zoo.get_model("c2d_r101_32x2", weights="kinetics400")
     with pytest.raises(ValueError, match="full-width"):
         zoo.get_model("i3d_r50_8x8", weights="kinetics400", width_per_group=8)
+
+
+def test_named_weights_are_fetched_from_the_entry_url(monkeypatch):
+    calls = []
+
+    def fake_get_file(**kwargs):
+        calls.append(kwargs)
+        return "/cache/" + kwargs["fname"]
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    path = zoo.weights_path("i3d_nonlocal_8x8_IN_pretrain_400k")
+    assert path == "/cache/i3d_nonlocal_8x8_IN_pretrain_400k.pkl"
+    assert calls == [
+        {
+            "fname": "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
+            "origin": "https://dl.fbaipublicfiles.com/video-nonlocal/"
+            "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
+            "file_hash": None,
+            "cache_subdir": "models/nonlocal_tf",
+        }
+    ]
+    with pytest.raises(ValueError, match="no weight source 'imagenet'"):
+        zoo.weights_path("i3d_nl5_r50_8x8", "imagenet")
