@@ -45,7 +45,15 @@ def get_entry(name):
 
 
 def register(entry):
-    """Adds a user `ModelEntry` (names and aliases must be new)."""
+    """Adds a user `ModelEntry` (names and aliases must be new).
+
+    Example:
+        >>> base = get_entry("i3d_nl5_r50_8x8")
+        >>> register(dataclasses.replace(base, name="my_i3d_16x4", frames=16,
+        ...                              sampling_rate=4, aliases=(),
+        ...                              weights={}))
+        >>> model = get_model("my_i3d_16x4")
+    """
     return REGISTRY.register(entry)
 
 
@@ -54,6 +62,10 @@ def weights_path(name, weights="kinetics400"):
 
     Uses `keras.utils.get_file` (cached under `~/.keras/models/nonlocal_tf`),
     so the first call needs network access to the entry's URL.
+
+    Example:
+        >>> path = weights_path("I3D_NLN_8x8_R50")  # downloads once
+        >>> model = get_model("I3D_NLN_8x8_R50", weights=path)
     """
     entry = get_entry(name)
     if weights not in entry.weights:

@@ -24,6 +24,10 @@ def benchmark_model(name, batch_size, *, iters=3, warmup=1, input_shape=None):
 
     Returns:
         A dict with the timings, clips/s and achieved multiply-add rate.
+
+    Example:
+        >>> row = benchmark_model("I3D_NLN_8x8_R50", batch_size=4)
+        >>> print(format_table([row]))
     """
     entry = get_entry(name)
     shape = tuple(input_shape or entry.input_shape)

@@ -17,6 +17,11 @@ def stage_endpoints(model):
 
     Returns:
         `{"s1": "pool1", "s2": "res2_2_relu", ...}`.
+
+    Example:
+        >>> model = VideoResNet(50, nonlocal_locations=[[], [1, 3], [], []])
+        >>> stage_endpoints(model)["s3"]
+        'nonlocal_conv3_3'
     """
     names = {layer.name for layer in model.layers}
     if "pool1" not in names:
