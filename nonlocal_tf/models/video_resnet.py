@@ -254,8 +254,15 @@ def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
         x = keras.layers.ZeroPadding3D(
             padding=tuple((p, p) for p in stem.pool1_padding), name="pool1_pad"
         )(x)
+    # Max pools run in the variable dtype (float32 under mixed precision,
+    # exact either way): TensorFlow has no float16 MaxPool3D kernel on CPU.
+    pool_dtype = keras.config.dtype_policy().variable_dtype
     x = keras.layers.MaxPooling3D(
-        stem.pool1_size, stem.pool1_strides, padding="valid", name="pool1"
+        stem.pool1_size,
+        stem.pool1_strides,
+        padding="valid",
+        dtype=pool_dtype,
+        name="pool1",
     )(x)
 
     for stage, (inner, out) in enumerate(widths):
@@ -283,7 +290,11 @@ def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
                 )
         if stage == 0 and pool2:
             x = keras.layers.MaxPooling3D(
-                (2, 1, 1), (2, 1, 1), padding="valid", name="pool2"
+                (2, 1, 1),
+                (2, 1, 1),
+                padding="valid",
+                dtype=pool_dtype,
+                name="pool2",
             )(x)
 
     if include_top:

@@ -198,15 +198,20 @@ def test_features_model_returns_stage_outputs():
     }
 
 
-def test_mixed_precision_keeps_float32_output():
-    # bfloat16: TF has no float16 MaxPool3D kernel on CPU.
-    keras.config.set_dtype_policy("mixed_bfloat16")
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_float32_output(policy):
+    keras.config.set_dtype_policy(policy)
     model = VideoResNet(
-        50, width_per_group=2, classes=3, classifier_activation=None
+        50,
+        width_per_group=2,
+        classes=3,
+        classifier_activation=None,
+        nonlocal_locations=[[], [1], [], []],
     )
-    assert model.get_layer("pred").compute_dtype == "bfloat16"
-    out = model(np.ones((1, 2, 32, 32, 3), "float32"))
+    assert model.get_layer("pred").compute_dtype == policy[6:]
+    out = model(np.ones((1, 4, 32, 32, 3), "float32"))
     assert out.dtype == "float32"
+    assert np.all(np.isfinite(np.asarray(out)))
     assert model.get_layer("conv1").kernel.dtype == "float32"
 
 
