@@ -1,1 +1,48 @@
-"""The nonlocal-tf model zoo, installed as `nonlocal_tf.zoo`."""
+"""The nonlocal-tf model zoo, installed as `nonlocal_tf.zoo`.
+
+Example:
+    >>> from nonlocal_tf import zoo
+    >>> zoo.list_models()[:2]
+    ['c2d_r50_32x2', 'c2d_nl5_r50_32x2']
+    >>> model = zoo.get_model("I3D_NLN_8x8_R50", weights="I3D_NLN_8x8_R50.pkl")
+"""
+
+from .api import get_entry
+from .api import get_model
+from .api import list_models
+from .api import register
+from .api import weights_path
+from .checkpoints import Checkpoint
+from .checkpoints import CheckpointFormatError
+from .checkpoints import read_checkpoint
+from .convert import convert_checkpoint
+from .inflation import InflationReport
+from .inflation import inflate_2d_weights
+from .loading import CheckpointMismatchError
+from .loading import LoadReport
+from .loading import load_checkpoint
+from .loading import load_weights
+from .registry import Accuracy
+from .registry import ModelEntry
+from .registry import WeightSource
+
+__all__ = [
+    "Accuracy",
+    "Checkpoint",
+    "CheckpointFormatError",
+    "CheckpointMismatchError",
+    "InflationReport",
+    "LoadReport",
+    "ModelEntry",
+    "WeightSource",
+    "convert_checkpoint",
+    "get_entry",
+    "get_model",
+    "inflate_2d_weights",
+    "list_models",
+    "load_checkpoint",
+    "load_weights",
+    "read_checkpoint",
+    "register",
+    "weights_path",
+]

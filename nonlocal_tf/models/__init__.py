@@ -1,3 +1,29 @@
-"""nonlocal_tf.models."""
+"""C2D / I3D video ResNets with non-local blocks (keras.ops/layers only)."""
 
-from nonlocal_tf.models.insert import insert_nonlocal  # noqa: F401
+from nonlocal_tf.models.affine import Affine
+from nonlocal_tf.models.architecture import STEMS
+from nonlocal_tf.models.architecture import Stem
+from nonlocal_tf.models.architecture import temporal_kernels
+from nonlocal_tf.models.complexity import Complexity
+from nonlocal_tf.models.complexity import count_macs
+from nonlocal_tf.models.complexity import count_params
+from nonlocal_tf.models.complexity import model_complexity
+from nonlocal_tf.models.endpoints import features_model
+from nonlocal_tf.models.endpoints import stage_endpoints
+from nonlocal_tf.models.insert import insert_nonlocal
+from nonlocal_tf.models.video_resnet import VideoResNet
+
+__all__ = [
+    "Affine",
+    "Complexity",
+    "STEMS",
+    "Stem",
+    "VideoResNet",
+    "count_macs",
+    "count_params",
+    "features_model",
+    "insert_nonlocal",
+    "model_complexity",
+    "stage_endpoints",
+    "temporal_kernels",
+]

@@ -1,0 +1,316 @@
+"""Generic C2D / I3D video ResNet with optional non-local blocks.
+
+The network follows the video-nonlocal-net Caffe2 code and PySlowFast
+(paper_spec §2.2): bottleneck blocks with the spatial stride in the 3x3 conv
+(or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1 and
+keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
+explicit symmetric `ZeroPadding3D` before every padded conv/pool and `valid`
+convs/pools (never `same`, which pads stride-2 layers asymmetrically).
+
+Layer names mirror the Caffe2 blob names, so a checkpoint maps onto the model
+by name: `conv1`, `res_conv1_bn`, `pool1`, `res3_0_branch2a`,
+`res3_0_branch2a_bn`, `res3_0_branch1`, `res3_0_relu`, `pool2`,
+`nonlocal_conv3_1`, `pool5`, `pred`. Helper layers add a suffix: `_pad`
+(ZeroPadding3D), `_relu`, `_sum`.
+"""
+
+import keras
+
+from nonlocal_tf.layers import NonLocalBlock
+from nonlocal_tf.models import architecture
+from nonlocal_tf.models.affine import Affine
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+# Caffe2 MSRAFill and PySlowFast c2_msra_fill: N(0, 2 / fan_out).
+_CONV_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {
+        "scale": 2.0,
+        "mode": "fan_out",
+        "distribution": "untruncated_normal",
+    },
+}
+_FC_INIT = {"class_name": "RandomNormal", "config": {"stddev": 0.01}}
+
+NONLOCAL_DEFAULTS = {
+    "instantiation": "embedded_gaussian",
+    "subsample": True,
+    "subsample_position": "before",
+    "use_scale": True,
+}
+
+
+def _conv(x, filters, kernel, strides, padding, name):
+    """Symmetric zero padding + `valid` Conv3D without bias."""
+    if any(padding):
+        x = keras.layers.ZeroPadding3D(
+            padding=tuple((p, p) for p in padding), name=f"{name}_pad"
+        )(x)
+    return keras.layers.Conv3D(
+        filters,
+        kernel,
+        strides=strides,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer=keras.initializers.get(dict(_CONV_INIT)),
+        name=name,
+    )(x)
+
+
+def _norm(x, name, frozen_bn, zero_gamma=False):
+    """BatchNormalization (eps 1e-5, momentum 0.9) or a frozen `Affine`."""
+    if frozen_bn:
+        return Affine(trainable=False, name=name)(x)
+    return keras.layers.BatchNormalization(
+        axis=-1,
+        epsilon=BN_EPSILON,
+        momentum=BN_MOMENTUM,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
+    )(x)
+
+
+def _bottleneck(
+    x,
+    prefix,
+    inner,
+    out,
+    stride,
+    temporal_kernel,
+    stride_in_1x1,
+    frozen_bn,
+    zero_init_final_bn,
+):
+    """Caffe2 `_generic_residual_block_3d` with a 3D bottleneck."""
+    in_channels = x.shape[-1]
+    stride_a = (1, stride, stride) if stride_in_1x1 else (1, 1, 1)
+    stride_b = (1, 1, 1) if stride_in_1x1 else (1, stride, stride)
+
+    y = _conv(
+        x,
+        inner,
+        (temporal_kernel, 1, 1),
+        stride_a,
+        (temporal_kernel // 2, 0, 0),
+        f"{prefix}_branch2a",
+    )
+    y = _norm(y, f"{prefix}_branch2a_bn", frozen_bn)
+    y = keras.layers.ReLU(name=f"{prefix}_branch2a_relu")(y)
+    y = _conv(y, inner, (1, 3, 3), stride_b, (0, 1, 1), f"{prefix}_branch2b")
+    y = _norm(y, f"{prefix}_branch2b_bn", frozen_bn)
+    y = keras.layers.ReLU(name=f"{prefix}_branch2b_relu")(y)
+    y = _conv(y, out, (1, 1, 1), (1, 1, 1), (0, 0, 0), f"{prefix}_branch2c")
+    y = _norm(
+        y, f"{prefix}_branch2c_bn", frozen_bn, zero_gamma=zero_init_final_bn
+    )
+
+    if in_channels != out or stride != 1:
+        shortcut = _conv(
+            x,
+            out,
+            (1, 1, 1),
+            (1, stride, stride),
+            (0, 0, 0),
+            f"{prefix}_branch1",
+        )
+        shortcut = _norm(shortcut, f"{prefix}_branch1_bn", frozen_bn)
+    else:
+        shortcut = x
+    y = keras.layers.Add(name=f"{prefix}_sum")([y, shortcut])
+    return keras.layers.ReLU(name=f"{prefix}_relu")(y)
+
+
+def _nonlocal(x, name, groups, use_bn, nonlocal_kwargs):
+    kwargs = dict(NONLOCAL_DEFAULTS)
+    kwargs.update(nonlocal_kwargs or {})
+    kwargs.setdefault("bn_epsilon", BN_EPSILON)
+    kwargs.setdefault("bn_momentum", BN_MOMENTUM)
+    return NonLocalBlock(groups=groups, use_bn=use_bn, name=name, **kwargs)(x)
+
+
+def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
+    depth=50,
+    arch="c2d",
+    *,
+    stem="pyslowfast",
+    pool2=True,
+    stride_in_1x1=False,
+    width_per_group=64,
+    temporal_kernel_sizes=None,
+    nonlocal_locations=None,
+    nonlocal_groups=1,
+    nonlocal_use_bn=True,
+    nonlocal_kwargs=None,
+    frozen_bn=False,
+    zero_init_final_bn=True,
+    include_top=True,
+    input_shape=None,
+    pooling=None,
+    classes=400,
+    classifier_activation="softmax",
+    dropout_rate=0.5,
+    name="video_resnet",
+):
+    """Builds a C2D or I3D ResNet-50/101 for clips `(B, T, H, W, C)`.
+
+    Args:
+        depth: 50 or 101 (blocks (3, 4, 6, 3) or (3, 4, 23, 3)).
+        arch: "c2d" (all temporal kernels 1) or "i3d" (conv1 5x7x7 and the
+            3x1x1 inflation pattern of paper_spec §2.2).
+        stem: "caffe2_org" (32x2/128x1 models: conv1 temporal stride 2, pool1
+            (2,3,3)/(2,2,2) without padding), "caffe2" (8x8/32x4 models:
+            pool1 (1,3,3)/(1,2,2) without padding, res2 55x55 at 224),
+            "pyslowfast" (pool1 padded (0,1,1), res2 56x56) or a `Stem`.
+        pool2: max-pool (2,1,1)/(2,1,1) after res2 (False for PySlowFast's
+            `c2d_nopool`).
+        stride_in_1x1: put the spatial stride of the first block of
+            res3/res4/res5 in the first 1x1 conv (branch2a) instead of the 3x3
+            conv (PySlowFast STRIDE_1X1, keras.applications ResNet).
+        width_per_group: inner width of res2 (64 in every published model);
+            the stem and every stage scale with it as in PySlowFast.
+        temporal_kernel_sizes: optional override of `arch`:
+            `(conv1_kernel, (res2, res3, res4, res5))` with one kernel size
+            per block, as returned by `architecture.temporal_kernels`.
+        nonlocal_locations: 4 sequences (res2..res5) of 0-based block
+            indices; a `NonLocalBlock` named `nonlocal_conv{S}_{i}` follows
+            the final ReLU of each listed block.
+        nonlocal_groups: int or 4 ints: contiguous temporal groups of the
+            non-local blocks in each stage (4 in res3 of the 32x4/128x1
+            models).
+        nonlocal_use_bn: BN after the non-local output conv (False in the
+            frozen-BN models, whose output conv is zero-initialised instead).
+        nonlocal_kwargs: extra `NonLocalBlock` arguments (e.g.
+            `instantiation`, `subsample_position`, `implementation`).
+        frozen_bn: replace every backbone BN by a frozen `Affine` (Caffe2
+            `_bn_s`/`_bn_b` only; the 32x4 and 128x1 checkpoints).
+        zero_init_final_bn: initialise the last BN gamma of every bottleneck
+            to 0 (Caffe2 BN_INIT_GAMMA, PySlowFast ZERO_INIT_FINAL_BN).
+        include_top: add global average pooling, dropout and the `pred`
+            dense layer.
+        input_shape: `(T, H, W, C)`; any entry may be None. Default
+            `(None, None, None, 3)`.
+        pooling: without the top, None (5D features), "avg" or "max".
+        classes: number of classes of `pred`.
+        classifier_activation: activation of the top (computed in float32);
+            None returns logits.
+        dropout_rate: dropout before `pred` (0.5 in the references).
+        name: model name.
+
+    Returns:
+        A functional `keras.Model`.
+
+    Example:
+        >>> model = VideoResNet(50, "i3d", width_per_group=8, classes=10,
+        ...                     nonlocal_locations=[[], [1, 3], [1, 3, 5], []])
+        >>> model(keras.ops.zeros((1, 8, 64, 64, 3))).shape
+        (1, 10)
+    """
+    blocks = architecture.stage_blocks(depth)
+    stem = architecture.get_stem(stem)
+    if temporal_kernel_sizes is None:
+        conv1_kt, stage_kts = architecture.temporal_kernels(arch, depth)
+    else:
+        conv1_kt, stage_kts = temporal_kernel_sizes
+        stage_kts = tuple(tuple(k) for k in stage_kts)
+        if tuple(len(k) for k in stage_kts) != blocks:
+            raise ValueError(
+                f"temporal_kernel_sizes has {[len(k) for k in stage_kts]} "
+                f"blocks per stage; ResNet-{depth} has {list(blocks)}"
+            )
+    locations = architecture.normalize_locations(nonlocal_locations, depth)
+    groups = architecture.normalize_groups(nonlocal_groups)
+    widths = architecture.stage_widths(width_per_group)
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            f"pooling must be None, 'avg' or 'max'; received {pooling!r}"
+        )
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(
+            f"classes must be a positive int; received {classes!r}"
+        )
+    if input_shape is None:
+        input_shape = (None, None, None, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 4 or input_shape[-1] is None:
+        raise ValueError(
+            "input_shape must be (T, H, W, C) with a known C; received "
+            f"{input_shape!r}"
+        )
+
+    inputs = keras.Input(shape=input_shape, name="video")
+    x = _conv(
+        inputs,
+        width_per_group,
+        (conv1_kt, 7, 7),
+        (stem.conv1_temporal_stride, 2, 2),
+        (conv1_kt // 2, 3, 3),
+        "conv1",
+    )
+    x = _norm(x, "res_conv1_bn", frozen_bn)
+    x = keras.layers.ReLU(name="conv1_relu")(x)
+    if any(stem.pool1_padding):
+        x = keras.layers.ZeroPadding3D(
+            padding=tuple((p, p) for p in stem.pool1_padding), name="pool1_pad"
+        )(x)
+    # Max pools run in the variable dtype (float32 under mixed precision,
+    # exact either way): TensorFlow has no float16 MaxPool3D kernel on CPU.
+    pool_dtype = keras.config.dtype_policy().variable_dtype
+    x = keras.layers.MaxPooling3D(
+        stem.pool1_size,
+        stem.pool1_strides,
+        padding="valid",
+        dtype=pool_dtype,
+        name="pool1",
+    )(x)
+
+    for stage, (inner, out) in enumerate(widths):
+        stage_number = stage + 2
+        for index in range(blocks[stage]):
+            stride = 2 if (index == 0 and stage > 0) else 1
+            x = _bottleneck(
+                x,
+                f"res{stage_number}_{index}",
+                inner,
+                out,
+                stride,
+                stage_kts[stage][index],
+                stride_in_1x1,
+                frozen_bn,
+                zero_init_final_bn,
+            )
+            if index in locations[stage]:
+                x = _nonlocal(
+                    x,
+                    f"nonlocal_conv{stage_number}_{index}",
+                    groups[stage],
+                    nonlocal_use_bn,
+                    nonlocal_kwargs,
+                )
+        if stage == 0 and pool2:
+            x = keras.layers.MaxPooling3D(
+                (2, 1, 1),
+                (2, 1, 1),
+                padding="valid",
+                dtype=pool_dtype,
+                name="pool2",
+            )(x)
+
+    if include_top:
+        x = keras.layers.GlobalAveragePooling3D(name="pool5")(x)
+        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+        x = keras.layers.Dense(
+            classes,
+            kernel_initializer=keras.initializers.get(dict(_FC_INIT)),
+            bias_initializer="zeros",
+            name="pred",
+        )(x)
+        x = keras.layers.Activation(
+            classifier_activation, dtype="float32", name="predictions"
+        )(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling3D(name="pool5")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling3D(name="pool5")(x)
+    return keras.Model(inputs, x, name=name)

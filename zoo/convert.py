@@ -1,0 +1,72 @@
+"""Checkpoint -> Keras `.weights.h5` conversion, written atomically."""
+
+import os
+import tempfile
+
+from . import api
+from . import checkpoints
+from . import loading
+
+
+def save_weights_atomic(model, output):
+    """`model.save_weights(output)` through a temp file and a rename.
+
+    A crash never leaves a half-written `output`.
+    """
+    output = os.fspath(output)
+    if not output.endswith(".weights.h5"):
+        raise ValueError(
+            f"output must end with '.weights.h5' (Keras 3); received {output!r}"
+        )
+    directory = os.path.dirname(os.path.abspath(output))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=".tmp-", suffix=".weights.h5", dir=directory
+    )
+    os.close(fd)
+    try:
+        model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return output
+
+
+def convert_checkpoint(
+    name, checkpoint, output, *, width_per_group=64, classes=None
+):
+    """Loads a Caffe2/PySlowFast checkpoint into a zoo model and saves it.
+
+    Args:
+        name: zoo model name or alias (the checkpoint's architecture).
+        checkpoint: Caffe2 `.pkl`, PySlowFast `.pkl`/`.pyth`, or `.npz`.
+        output: destination `.weights.h5`; written atomically.
+        width_per_group: width of the checkpoint's network (64 for the
+            published ones).
+        classes: class count of the checkpoint's head; default: read from
+            the checkpoint's `pred_w`, else the entry's.
+
+    Returns:
+        The `LoadReport` (strict: a mismatch raises before anything is
+        written).
+
+    Example:
+        >>> report = convert_checkpoint(
+        ...     "i3d_nl5_r50_8x8", "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
+        ...     "i3d_nl5_r50_8x8.weights.h5")
+    """
+    ckpt = checkpoints.read_checkpoint(checkpoint)
+    if classes is None and "pred_w" in ckpt.tensors:
+        classes = int(ckpt.tensors["pred_w"].shape[0])
+    model = api.get_model(
+        name,
+        weights=None,
+        input_shape=(None, None, None, 3),
+        classes=classes,
+        width_per_group=width_per_group,
+    )
+    report = loading.load_checkpoint(model, ckpt)
+    save_weights_atomic(model, output)
+    return report

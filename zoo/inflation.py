@@ -1,0 +1,382 @@
+"""Initialising C2D/I3D models from 2D ImageNet ResNets (paper_spec §5.3).
+
+Every 2D kernel `(kH, kW)` is copied to each of the `kT` temporal planes of
+the 3D kernel and divided by `kT`, so a clip of one repeated frame gives the
+2D network's features for that frame (exactly for C2D; away from the
+temporal borders for I3D, whose zero temporal padding removes taps there).
+BN statistics and affine parameters are copied, the classifier only when the
+class counts agree, and non-local blocks keep their identity initialisation.
+"""
+
+import dataclasses
+import os
+import re
+
+import keras
+import numpy as np
+
+from . import caffe2_names
+from . import checkpoints
+
+_KERAS_BRANCHES = {
+    "0": "branch1",
+    "1": "branch2a",
+    "2": "branch2b",
+    "3": "branch2c",
+}
+_KERAS_NAME = re.compile(r"^conv(\d)_block(\d+)_([0-3])_(conv|bn)$")
+
+
+@dataclasses.dataclass
+class InflationReport:
+    """What `inflate_2d_weights` did.
+
+    Attributes:
+        source: the 2D source (path or model name).
+        inflated: `(blob, kT)` of 2D kernels spread over kT frames.
+        copied: blobs copied as they are (BN, same-rank tensors).
+        skipped: `(blob, reason)` left out on purpose (e.g. the head).
+        left_at_init: model weights the 2D source has no counterpart for
+            (non-local blocks, a head that was skipped).
+        notes: conversions worth knowing (folded biases, epsilon, stride).
+    """
+
+    source: str
+    inflated: list = dataclasses.field(default_factory=list)
+    copied: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    left_at_init: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+
+    def summary(self):
+        lines = [
+            f"{self.source}: {len(self.inflated)} kernels inflated, "
+            f"{len(self.copied)} tensors copied, {len(self.skipped)} skipped, "
+            f"{len(self.left_at_init)} model tensors left at initialisation"
+        ]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped]
+        if self.left_at_init:
+            lines.append(
+                "  left at initialisation: " + ", ".join(self.left_at_init)
+            )
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.summary()
+
+
+@dataclasses.dataclass
+class _Source:
+    """2D weights in the Caffe2 namespace (conv kernels (O, I, kH, kW))."""
+
+    label: str
+    tensors: dict
+    bn_epsilon: float
+    stride_in_1x1: bool | None
+    notes: list
+
+
+def _from_caffe2(path):
+    ckpt = checkpoints.read_checkpoint(path)
+    return _Source(
+        label=str(path),
+        tensors=dict(ckpt.tensors),
+        bn_epsilon=1e-5,
+        stride_in_1x1=None,
+        notes=[],
+    )
+
+
+def _from_keras(model):
+    """keras.applications ResNet50/101 weights under Caffe2 names."""
+    tensors = {}
+    biases = {}
+    epsilon = None
+    for layer in model.layers:
+        name = layer.name
+        if name in ("conv1_conv", "conv1_bn"):
+            stem = "conv1" if name == "conv1_conv" else "res_conv1_bn"
+            kind = "conv" if name == "conv1_conv" else "bn"
+        elif name == "predictions":
+            kernel, bias = (np.asarray(w) for w in layer.get_weights())
+            tensors["pred_w"] = kernel.T
+            tensors["pred_b"] = bias
+            continue
+        else:
+            match = _KERAS_NAME.match(name)
+            if not match:
+                if layer.weights:
+                    raise ValueError(
+                        f"inflate_2d_weights: keras model '{model.name}' has "
+                        f"a weighted layer '{name}' that is not part of a "
+                        "keras.applications ResNet"
+                    )
+                continue
+            stage, block, branch, kind = match.groups()
+            prefix = f"res{stage}_{int(block) - 1}_{_KERAS_BRANCHES[branch]}"
+            stem = prefix if kind == "conv" else f"{prefix}_bn"
+        if kind == "conv":
+            weights = layer.get_weights()
+            tensors[f"{stem}_w"] = np.transpose(weights[0], (3, 2, 0, 1))
+            if len(weights) > 1:
+                bn = "res_conv1_bn" if stem == "conv1" else f"{stem}_bn"
+                biases[bn] = np.asarray(weights[1])
+        else:
+            gamma, beta, mean, var = (
+                np.asarray(w) for w in layer.get_weights()
+            )
+            tensors[f"{stem}_s"] = gamma
+            tensors[f"{stem}_b"] = beta
+            tensors[f"{stem}_rm"] = mean
+            tensors[f"{stem}_riv"] = var
+            epsilon = layer.epsilon
+    for bn, bias in biases.items():
+        # BN(conv(x) + c) with mean m == BN(conv(x)) with mean m - c.
+        tensors[f"{bn}_rm"] = tensors[f"{bn}_rm"] - bias
+    notes = []
+    if biases:
+        notes.append(
+            f"{len(biases)} conv biases folded into the following BN's "
+            "moving mean"
+        )
+    return _Source(
+        label=f"keras model '{model.name}'",
+        tensors=tensors,
+        bn_epsilon=epsilon if epsilon is not None else 1e-5,
+        stride_in_1x1=True,
+        notes=notes,
+    )
+
+
+def _keras_resnet_from_file(path):
+    """Rebuilds the keras.applications ResNet a weights file was saved from."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "layers" in f and "vars" in f:
+            groups = list(f["layers"])
+            convs = sum(1 for g in groups if g.startswith("conv2d"))
+            dense = [g for g in groups if g.startswith("dense")]
+            classes = (
+                f["layers"][dense[0]]["vars"]["0"].shape[1] if dense else None
+            )
+        else:
+            groups = [str(n) for n in f.attrs.get("layer_names", list(f))]
+            groups = [g.decode() if isinstance(g, bytes) else g for g in groups]
+            convs = sum(1 for g in groups if g.endswith("_conv"))
+            classes = None
+            if "predictions" in f:
+                kernels = []
+                f["predictions"].visititems(
+                    lambda n, o: (
+                        kernels.append(o.shape)
+                        if hasattr(o, "shape") and len(o.shape) == 2
+                        else None
+                    )
+                )
+                classes = kernels[0][1] if kernels else None
+    builders = {
+        53: keras.applications.ResNet50,
+        104: keras.applications.ResNet101,
+    }
+    if convs not in builders:
+        raise ValueError(
+            f"{path}: found {convs} conv layers; expected the 53 of a "
+            "keras.applications ResNet50 or the 104 of a ResNet101"
+        )
+    model = builders[convs](
+        weights=None,
+        include_top=classes is not None,
+        classes=classes or 1000,
+        input_shape=(None, None, 3) if classes is None else None,
+    )
+    model.load_weights(path)
+    return model
+
+
+def _load_source(source):
+    if isinstance(source, keras.Model):
+        return _from_keras(source)
+    path = os.fspath(source)
+    fmt = checkpoints.detect_format(path)
+    if fmt == "keras_h5":
+        src = _from_keras(_keras_resnet_from_file(path))
+        src.label = path
+        return src
+    if fmt == "pickle":
+        return _from_caffe2(path)
+    raise ValueError(
+        f"{path}: expected a Caffe2 ImageNet .pkl or a keras.applications "
+        f"ResNet weights file, found format {fmt!r}"
+    )
+
+
+def _bn_values(source, prefix, target_epsilon, to_affine):
+    """BN/affine vectors for `prefix` from the source, in the target's form."""
+    t = source.tensors
+    s, b = t.get(f"{prefix}_s"), t.get(f"{prefix}_b")
+    rm, riv = t.get(f"{prefix}_rm"), t.get(f"{prefix}_riv")
+    if s is None or b is None:
+        return None
+    if to_affine:
+        if rm is None:
+            return {"s": s, "b": b}
+        scale = s / np.sqrt(riv + source.bn_epsilon)
+        return {"s": scale, "b": b - rm * scale}
+    if rm is None:
+        # An affine 2D source (s * x + b) as a BN: mean 0, var 1 - eps.
+        return {
+            "s": s,
+            "b": b,
+            "rm": np.zeros_like(s),
+            "riv": np.full_like(s, 1.0 - target_epsilon),
+        }
+    # Same normalisation with the target's epsilon.
+    return {
+        "s": s,
+        "b": b,
+        "rm": rm,
+        "riv": riv + source.bn_epsilon - target_epsilon,
+    }
+
+
+def inflate_2d_weights(model, source, *, strict=True):
+    """Initialises a zoo model from a 2D ImageNet ResNet-50/101.
+
+    Args:
+        model: a C2D/I3D model of the zoo (`get_model`/`VideoResNet`) of the
+            same depth as the source.
+        source: a Caffe2 ImageNet `.pkl` (2D blobs `conv1_w (64, 3, 7, 7)`,
+            `res2_0_branch2a_w`, ..., the names of paper_spec §5.2), a
+            `keras.applications.ResNet50`/`ResNet101` model, or a weights
+            file saved from one (Keras 3 `.weights.h5` or the legacy `.h5`).
+            keras.applications conv biases are folded into the following
+            BN's moving mean, and its BN epsilon (1.001e-5) into the moving
+            variance.
+        strict: raise when the source lacks a backbone tensor or has tensors
+            the model cannot use (other than its head).
+
+    Returns:
+        An `InflationReport`.
+
+    Example:
+        >>> model = get_model("i3d_nl5_r50_8x8", stride_in_1x1=True)
+        >>> report = inflate_2d_weights(
+        ...     model, keras.applications.ResNet50(weights="imagenet"))
+        >>> print(report)
+    """
+    src = _load_source(source)
+    report = InflationReport(source=src.label, notes=list(src.notes))
+    targets, unmapped = caffe2_names.model_targets(model)
+    if unmapped:
+        raise ValueError(
+            "inflate_2d_weights: the model has weights outside the zoo's "
+            f"layer table: {unmapped}"
+        )
+    used = set()
+    assignments = []
+    missing = []
+    mismatched = []
+
+    by_layer = {}
+    for target in targets.values():
+        by_layer.setdefault(target.layer, []).append(target)
+
+    for layer_name, layer_targets in by_layer.items():
+        layer = model.get_layer(layer_name)
+        if caffe2_names._is_nonlocal(layer):
+            report.left_at_init += [t.blob for t in layer_targets]
+            continue
+        if layer_name == "pred":
+            w = src.tensors.get("pred_w")
+            shapes = {t.blob: t.caffe2_shape for t in layer_targets}
+            if w is None:
+                report.left_at_init += list(shapes)
+            elif tuple(w.shape) != shapes["pred_w"]:
+                reason = (
+                    f"source head has {w.shape[0]} classes, the model "
+                    f"{shapes['pred_w'][0]}"
+                )
+                report.skipped += [("pred_w", reason), ("pred_b", reason)]
+                report.left_at_init += list(shapes)
+                used.update(("pred_w", "pred_b"))
+            else:
+                for t in layer_targets:
+                    assignments.append(
+                        (t.variable, t.to_keras(src.tensors[t.blob]))
+                    )
+                    report.copied.append(t.blob)
+                    used.add(t.blob)
+            continue
+        if layer_targets[0].kind == "conv":
+            (target,) = layer_targets
+            blob = src.tensors.get(target.blob)
+            if blob is None:
+                missing.append(target.blob)
+                continue
+            used.add(target.blob)
+            out_c, in_c, kt, kh, kw = target.caffe2_shape
+            if blob.ndim == 4 and blob.shape == (out_c, in_c, kh, kw):
+                blob = np.repeat(blob[:, :, None], kt, axis=2) / kt
+                report.inflated.append((target.blob, kt))
+            elif tuple(blob.shape) == target.caffe2_shape:
+                report.copied.append(target.blob)
+            else:
+                mismatched.append(
+                    f"{target.blob}: source {tuple(blob.shape)}, model "
+                    f"{target.caffe2_shape}"
+                )
+                continue
+            assignments.append((target.variable, target.to_keras(blob)))
+            continue
+        # BN or Affine: vectors named <layer>_{s,b[,rm,riv]}.
+        to_affine = not isinstance(layer, keras.layers.BatchNormalization)
+        epsilon = getattr(layer, "epsilon", 1e-5)
+        values = _bn_values(src, layer_name, epsilon, to_affine)
+        if values is None:
+            missing += [t.blob for t in layer_targets]
+            continue
+        used.update(f"{layer_name}_{k}" for k in ("s", "b", "rm", "riv"))
+        for target in layer_targets:
+            value = np.asarray(values[target.blob.rsplit("_", 1)[1]])
+            if tuple(value.shape) != target.caffe2_shape:
+                mismatched.append(
+                    f"{target.blob}: source {value.shape}, model "
+                    f"{target.caffe2_shape}"
+                )
+                continue
+            assignments.append((target.variable, value))
+            report.copied.append(target.blob)
+
+    unexpected = [
+        f"{name} {tuple(v.shape)}"
+        for name, v in src.tensors.items()
+        if name not in used
+    ]
+    if strict and (missing or mismatched or unexpected):
+        raise ValueError(
+            f"inflate_2d_weights: {src.label} does not fit model "
+            f"'{model.name}' (no weight was changed):"
+            + "".join(f"\n  missing in the source: {m}" for m in missing)
+            + "".join(f"\n  shape mismatch: {m}" for m in mismatched)
+            + "".join(f"\n  unused source tensor: {u}" for u in unexpected)
+        )
+    if (
+        src.stride_in_1x1
+        and "res3_0_branch2a" in targets
+        and tuple(model.get_layer("res3_0_branch2a").strides)[1:] == (1, 1)
+    ):
+        report.notes.append(
+            "the source has its stride in the first 1x1 conv, the model in "
+            "the 3x3 conv (stride_in_1x1=False): weights copied, but the "
+            "features are not the 2D network's"
+        )
+    if src.bn_epsilon != 1e-5:
+        report.notes.append(
+            f"source BN epsilon {src.bn_epsilon:g} folded into the moving "
+            "variance (model epsilon 1e-5)"
+        )
+    for variable, value in assignments:
+        variable.assign(np.asarray(value).astype(variable.dtype))
+    return report

@@ -1,0 +1,230 @@
+"""Strict loading of Caffe2 / PySlowFast / Keras checkpoints into zoo models."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from . import caffe2_names
+from . import checkpoints
+
+HEAD_BLOBS = ("pred_w", "pred_b")
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a checkpoint load did, tensor by tensor.
+
+    Attributes:
+        source: the checkpoint path.
+        format: the detected format.
+        loaded: Caffe2 names assigned to model weights.
+        ignored: entries dropped on purpose (momenta, `lr`, `model_iter`,
+            `num_batches_tracked`).
+        skipped: `(name, reason)` for checkpoint tensors left out on request
+            (a head with another class count, or no head in the model).
+        missing: model weights the checkpoint does not have.
+        unexpected: checkpoint tensors the model has no weight for.
+        mismatched: tensors whose shapes differ.
+    """
+
+    source: str
+    format: str
+    loaded: list = dataclasses.field(default_factory=list)
+    ignored: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    missing: list = dataclasses.field(default_factory=list)
+    unexpected: list = dataclasses.field(default_factory=list)
+    mismatched: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self):
+        """A multi-line, human-readable account of the load."""
+        lines = [
+            f"{self.source} ({self.format}): {len(self.loaded)} tensors "
+            f"loaded, {len(self.ignored)} optimizer/bookkeeping entries "
+            f"ignored, {len(self.skipped)} skipped"
+        ]
+        for name, reason in self.skipped:
+            lines.append(f"  skipped {name}: {reason}")
+        for title, items in (
+            ("missing from the checkpoint", self.missing),
+            ("unexpected in the checkpoint", self.unexpected),
+            ("shape mismatch", self.mismatched),
+        ):
+            if items:
+                lines.append(f"  {len(items)} {title}:")
+                lines += [f"    {item}" for item in items]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.summary()
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint does not match the model; nothing was assigned."""
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(
+            "Checkpoint does not match the model (no weight was changed):\n"
+            + report.summary()
+        )
+
+
+def _head_shape(blob):
+    """pred_w may be saved as a 1x1x1 conv (K, C, 1, 1, 1): drop those 1s."""
+    while blob.ndim > 2 and blob.shape[-1] == 1:
+        blob = blob.reshape(blob.shape[:-1])
+    return blob
+
+
+def match_checkpoint(model, checkpoint, *, skip_mismatched_head=False):
+    """Pairs checkpoint tensors with model weights without assigning them.
+
+    Returns:
+        `(report, assignments)` where assignments is a list of
+        `(variable, keras_layout_array)`.
+    """
+    targets, unmapped = caffe2_names.model_targets(model)
+    report = LoadReport(
+        source=checkpoint.path,
+        format=checkpoint.format,
+        ignored=list(checkpoint.ignored),
+    )
+    label = checkpoint.label
+    tensors = dict(checkpoint.tensors)
+    if "pred_w" in tensors:
+        tensors["pred_w"] = _head_shape(tensors["pred_w"])
+
+    skipped = set()
+    head_in_model = all(name in targets for name in HEAD_BLOBS)
+    head_classes = tensors["pred_w"].shape[0] if "pred_w" in tensors else None
+    for name in HEAD_BLOBS:
+        if name not in tensors:
+            continue
+        if not head_in_model and name not in targets:
+            report.skipped.append(
+                (
+                    label(name),
+                    "the model has no classifier head (include_top=False)",
+                )
+            )
+            skipped.add(name)
+            tensors.pop(name)
+        elif (
+            skip_mismatched_head
+            and name in targets
+            and tuple(tensors[name].shape) != targets[name].caffe2_shape
+        ):
+            model_classes = targets["pred_w"].caffe2_shape[0]
+            report.skipped.append(
+                (
+                    label(name),
+                    f"checkpoint head has {head_classes} classes, the model "
+                    f"was built with classes={model_classes}; the head keeps "
+                    "its initialisation",
+                )
+            )
+            skipped.add(name)
+            tensors.pop(name)
+
+    assignments = []
+    for name, target in targets.items():
+        if name not in tensors:
+            if name in skipped:
+                continue
+            report.missing.append(
+                f"{name} {target.caffe2_shape} -> {target.variable.path}"
+            )
+            continue
+        blob = tensors[name]
+        if tuple(blob.shape) != target.caffe2_shape:
+            report.mismatched.append(
+                f"{label(name)}: checkpoint {tuple(blob.shape)}, model "
+                f"expects {target.caffe2_shape} ({target.variable.path})"
+            )
+            continue
+        if not np.issubdtype(blob.dtype, np.floating):
+            report.mismatched.append(
+                f"{label(name)}: dtype {blob.dtype} is not floating point"
+            )
+            continue
+        assignments.append((target.variable, target.to_keras(blob)))
+        report.loaded.append(name)
+    for path in unmapped:
+        report.missing.append(f"{path} (no Caffe2 name for this weight)")
+    for name in tensors:
+        if name not in targets:
+            report.unexpected.append(
+                f"{label(name)} {tuple(tensors[name].shape)}"
+            )
+    return report, assignments
+
+
+def load_checkpoint(model, checkpoint, *, skip_mismatched_head=False):
+    """Assigns a read `Checkpoint` to `model`, all or nothing.
+
+    Raises:
+        CheckpointMismatchError: any missing, unexpected or shape-mismatched
+            tensor; the model is left untouched.
+    """
+    report, assignments = match_checkpoint(
+        model, checkpoint, skip_mismatched_head=skip_mismatched_head
+    )
+    if not report.ok:
+        raise CheckpointMismatchError(report)
+    for variable, value in assignments:
+        variable.assign(value.astype(variable.dtype))
+    return report
+
+
+def load_weights(model, path, *, skip_mismatched_head=False):
+    """Loads any supported checkpoint file into a zoo model, strictly.
+
+    Args:
+        model: a model built by `nonlocal_tf.zoo.get_model` or
+            `nonlocal_tf.models.VideoResNet`.
+        path: a Keras `.weights.h5`, a Caffe2 `.pkl` (`{"blobs": ...}` or
+            flat), a PySlowFast `.pkl`/`.pyth`, or an `.npz` of a PySlowFast
+            state_dict. The format is detected from the content.
+        skip_mismatched_head: leave `pred` at its initialisation when the
+            checkpoint's class count differs from the model's (instead of
+            failing).
+
+    Returns:
+        A `LoadReport`.
+
+    Raises:
+        CheckpointMismatchError: missing, unexpected or mismatched tensors
+            (each named in the message); no weight is changed.
+
+    Example:
+        >>> model = get_model("i3d_nl5_r50_8x8")
+        >>> print(load_weights(model, "i3d_nonlocal_8x8_IN_pretrain_400k.pkl"))
+    """
+    path = str(path)
+    fmt = checkpoints.detect_format(path)
+    if fmt == "keras_h5":
+        # Keras assigns layer by layer before it reports a mismatch: keep a
+        # copy so that a failed load leaves the model as it was.
+        before = [keras.ops.convert_to_numpy(w.value) for w in model.weights]
+        try:
+            model.load_weights(path)
+        except Exception as e:
+            for weight, value in zip(model.weights, before, strict=True):
+                weight.assign(value)
+            raise ValueError(
+                f"Keras weights file {path} does not fit model "
+                f"'{model.name}' (no weight was changed): {e}"
+            ) from e
+        report = LoadReport(source=path, format="keras")
+        report.loaded = [w.path for w in model.weights]
+        return report
+    checkpoint = checkpoints.read_checkpoint(path)  # refuses .keras archives
+    return load_checkpoint(
+        model, checkpoint, skip_mismatched_head=skip_mismatched_head
+    )
