@@ -48,9 +48,7 @@ class NonLocalBlock(keras.layers.Layer):
     (1x1 `Conv1D`/`Conv2D`/`Conv3D` by rank, with bias), `bn`
     (`BatchNormalization`, `None` when `use_bn=False`) and `concat_project`
     (`Dense(1)` without bias, concatenation only). The subsampling max-pool
-    has no weights; it is done with `keras.ops` (reshape and max), which
-    works for every dtype on every backend (TensorFlow's CPU `MaxPool3D`
-    has no float16 kernel).
+    has no weights (`keras.ops.max_pool`).
 
     Memory: the full path materialises B x N x N' float32 weights (several
     copies in the backward pass). For long clips or high resolutions, e.g.
@@ -455,19 +453,13 @@ def _max_pool(x, pool_size):
     """Valid max-pooling with kernel = stride = `pool_size` (floor sizes)."""
     if pool_size is None or all(p == 1 for p in pool_size):
         return x
-    shape = ops.shape(x)
-    crop = [slice(None)]
-    pooled_shape = [shape[0]]
-    for size, pool in zip(shape[1:-1], pool_size, strict=True):
-        kept = size // pool
-        if isinstance(size, int) and size % pool == 0:
-            crop.append(slice(None))
-        else:
-            crop.append(slice(0, kept * pool))
-        pooled_shape += [kept, pool]
-    x = x[tuple(crop)]
-    x = ops.reshape(x, tuple(pooled_shape) + (shape[-1],))
-    return ops.max(x, axis=tuple(range(2, len(pooled_shape), 2)))
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype == "float16" and keras.backend.backend() == "tensorflow":
+        # TensorFlow's CPU MaxPool3D has no float16 kernel; max is exact in
+        # float32.
+        pooled = ops.max_pool(ops.cast(x, "float32"), pool_size, pool_size)
+        return ops.cast(pooled, dtype)
+    return ops.max_pool(x, pool_size, pool_size, padding="valid")
 
 
 def _fresh(initializer):
