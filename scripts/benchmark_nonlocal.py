@@ -62,6 +62,9 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list("modes", list(MODES), f"Among {list(MODES)}.")
 flags.DEFINE_integer("chunk_size", 1024, "Queries per block for chunked.")
+flags.DEFINE_bool(
+    "use_bn", True, "BN after the output conv (--nouse_bn: its cost share)."
+)
 flags.DEFINE_integer("warmup", 1, "Untimed calls before timing.")
 flags.DEFINE_integer("repeats", 3, "Timed calls; the median is reported.")
 flags.DEFINE_integer("timeout", 1800, "Seconds allowed per measurement.")
@@ -156,6 +159,8 @@ def _pytorch_reference_step(shape, mode):
     theta, phi, g = (torch.nn.Conv3d(channels, inner, 1) for _ in range(3))
     out = torch.nn.Conv3d(inner, channels, 1)
     bn = torch.nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+    if not FLAGS.use_bn:
+        bn = torch.nn.Identity()
     pool = torch.nn.MaxPool3d((1, 2, 2), (1, 2, 2))
     modules = torch.nn.ModuleList([theta, phi, g, out, bn])
 
@@ -207,7 +212,9 @@ def _worker():
         step = _pytorch_reference_step((batch, shape), FLAGS.mode)
     else:
         layer = NonLocalBlock(
-            implementation=FLAGS.implementation, chunk_size=FLAGS.chunk_size
+            implementation=FLAGS.implementation,
+            chunk_size=FLAGS.chunk_size,
+            use_bn=FLAGS.use_bn,
         )
         layer.build((batch,) + shape)
         x = np.random.default_rng(0).standard_normal((batch,) + shape)
@@ -248,6 +255,7 @@ def _measure(config, implementation, mode):
         f"--implementation={implementation}",
         f"--mode={mode}",
         f"--chunk_size={FLAGS.chunk_size}",
+        f"--use_bn={FLAGS.use_bn}",
         f"--warmup={FLAGS.warmup}",
         f"--repeats={FLAGS.repeats}",
     ]
@@ -370,6 +378,7 @@ def main(argv):
             raise app.UsageError(f"{value}: expected values in {allowed}")
     if FLAGS.quick:
         FLAGS.warmup, FLAGS.repeats, FLAGS.chunk_size = 1, 1, 48
+    load_at_start = os.getloadavg()
     results = []
     for config in configs:
         for mode in FLAGS.modes:
@@ -378,14 +387,22 @@ def main(argv):
                 results.append(_measure(config, implementation, mode))
     ratios = _ratios(results)
     print(_table(results, ratios))
+    print(
+        f"load average (1 min) {load_at_start[0]:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end, on {os.cpu_count()} CPUs"
+    )
     payload = {
         "backend": FLAGS.backend,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
             "cpu_count": os.cpu_count(),
+            # The machine is shared: 1-minute load averages around the run.
+            "load_average_start": load_at_start[0],
+            "load_average_end": os.getloadavg()[0],
         },
         "chunk_size": FLAGS.chunk_size,
+        "use_bn": FLAGS.use_bn,
         "warmup": FLAGS.warmup,
         "repeats": FLAGS.repeats,
         "results": results,

@@ -87,8 +87,9 @@ class NonLocalBlock(keras.layers.Layer):
             `add_nonlocal_group`, PySlowFast `NONLOCAL.GROUP`). Must divide T.
         implementation: `"full"` or `"chunked"` (bounded memory, see above).
         chunk_size: queries per block for `"chunked"`.
-        kernel_initializer: initializer of the conv kernels (each sub-layer
-            gets its own copy).
+        kernel_initializer: initializer of the conv kernels; `None` means
+            `RandomNormal(0, 0.01)` (official code). Each sub-layer gets its
+            own copy, so unseeded initializers draw different values.
         bias_initializer: initializer of the conv biases.
         bn_epsilon: BN epsilon (Caffe2: 1e-5).
         bn_momentum: BN moving-average momentum (Caffe2 convention 0.9).
@@ -104,9 +105,11 @@ class NonLocalBlock(keras.layers.Layer):
 
     Static checks (channels, rank, pool larger than the input, `groups`
     dividing T) run at build time and again at call time for every size known
-    then. Under a TensorFlow graph with a `None` size, an input smaller than
-    the pool gives no keys (N' = 0, `y = 0`) and a T not divisible by
-    `groups` fails inside the reshape.
+    then (always on JAX and torch, and in eager TensorFlow). Inside a
+    TensorFlow graph traced with `None` sizes these checks cannot run; there
+    an input smaller than the pool, or a T not divisible by `groups`, fails
+    at run time inside the pooling op or the reshape, with TensorFlow's
+    message.
 
     Example:
 
