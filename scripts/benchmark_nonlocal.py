@@ -2,7 +2,8 @@
 
 Each (shape, implementation, mode) runs in a fresh subprocess on the chosen
 Keras backend, compiled (`tf.function` / `jax.jit`; torch runs eagerly):
-warm-up calls, then the median of `--repeats` timed calls. Peak memory is
+warm-up calls, then `--repeats` timed calls (median and minimum reported;
+ratios use the minimum, the least disturbed by other load). Peak memory is
 the growth of the process's peak resident set (VmHWM) over its resident set
 after the block and its input were built. `pytorch_reference` is a plain
 PyTorch block with PySlowFast's op order, timed in the same run so that the
@@ -67,6 +68,13 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_integer("warmup", 1, "Untimed calls before timing.")
 flags.DEFINE_integer("repeats", 3, "Timed calls; the median is reported.")
+flags.DEFINE_integer(
+    "rounds",
+    1,
+    "Measure everything this many times, interleaved, in fresh processes; "
+    "times are pooled and the peak is the largest (a shared machine's load "
+    "comes in bursts).",
+)
 flags.DEFINE_integer("timeout", 1800, "Seconds allowed per measurement.")
 flags.DEFINE_bool("quick", False, "Tiny shapes, one repeat: a smoke run.")
 flags.DEFINE_string("output", None, "Write the results as JSON here.")
@@ -237,6 +245,7 @@ def _worker():
         "implementation": FLAGS.implementation,
         "mode": FLAGS.mode,
         "median_s": statistics.median(times),
+        "min_s": min(times),
         "times_s": times,
         "peak_mib": peak,
         "baseline_mib": baseline,
@@ -283,8 +292,28 @@ def _measure(config, implementation, mode):
     }
 
 
+def _merge(runs):
+    """One result from the same measurement repeated in several rounds."""
+    good = [r for r in runs if "error" not in r]
+    if len(good) < len(runs):
+        return next(r for r in runs if "error" in r)
+    times = [t for r in good for t in r["times_s"]]
+    return {
+        **good[0],
+        "times_s": times,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "peak_mib": max(r["peak_mib"] for r in good),
+        "rounds": len(good),
+    }
+
+
 def _ratios(results):
-    """Time and peak-memory ratios: chunked / full, ours / PyTorch reference."""
+    """Time and peak-memory ratios: chunked / full, ours / PyTorch reference.
+
+    Times compare the fastest of the repeats: on a shared machine other
+    processes only ever add time, so the minimum is the least noisy.
+    """
     by_key = {
         (r["config"], r["mode"], r["implementation"]): r
         for r in results
@@ -313,7 +342,7 @@ def _ratios(results):
                     "mode": mode,
                     "numerator": numerator,
                     "denominator": denominator,
-                    "time_ratio": top["median_s"] / bottom["median_s"],
+                    "time_ratio": top["min_s"] / bottom["min_s"],
                     "peak_ratio": peak,
                 }
             )
@@ -323,7 +352,7 @@ def _ratios(results):
 def _table(results, ratios):
     header = (
         f"{'config':<10} {'input (B,T,H,W,C)':<22} {'impl':<18} {'mode':<17}"
-        f" {'median s':>9} {'peak MiB':>9} {'PySlowFast s':>13}"
+        f" {'median s':>9} {'min s':>7} {'peak MiB':>9} {'PySlowFast s':>13}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
@@ -334,13 +363,19 @@ def _table(results, ratios):
         if "error" in r:
             measured = f"{'failed: ' + r['error'][:60]}"
         else:
-            measured = f"{r['median_s']:>9.3f} {r['peak_mib']:>9.0f}"
+            measured = (
+                f"{r['median_s']:>9.3f} {r['min_s']:>7.3f} "
+                f"{r['peak_mib']:>9.0f}"
+            )
         lines.append(
             f"{r['config']:<10} {size:<22} {r['implementation']:<18} "
             f"{r['mode']:<17} {measured} {reference:>13}"
         )
     if ratios:
-        lines += ["", "ratios (same run, side by side):"]
+        lines += [
+            "",
+            "ratios (same run, side by side; time: min over repeats):",
+        ]
         for r in ratios:
             peak = r["peak_ratio"]
             peak = f"{peak:.2f}" if peak is not None else "-"
@@ -379,12 +414,22 @@ def main(argv):
     if FLAGS.quick:
         FLAGS.warmup, FLAGS.repeats, FLAGS.chunk_size = 1, 1, 48
     load_at_start = os.getloadavg()
-    results = []
-    for config in configs:
-        for mode in FLAGS.modes:
-            for implementation in FLAGS.implementations:
-                logging.info("measuring %s %s %s", config, implementation, mode)
-                results.append(_measure(config, implementation, mode))
+    rounds = []
+    for round_index in range(FLAGS.rounds):
+        measured = []
+        for config in configs:
+            for mode in FLAGS.modes:
+                for implementation in FLAGS.implementations:
+                    logging.info(
+                        "round %d: %s %s %s",
+                        round_index + 1,
+                        config,
+                        implementation,
+                        mode,
+                    )
+                    measured.append(_measure(config, implementation, mode))
+        rounds.append(measured)
+    results = [_merge(runs) for runs in zip(*rounds, strict=True)]
     ratios = _ratios(results)
     print(_table(results, ratios))
     print(
@@ -405,6 +450,7 @@ def main(argv):
         "use_bn": FLAGS.use_bn,
         "warmup": FLAGS.warmup,
         "repeats": FLAGS.repeats,
+        "rounds": FLAGS.rounds,
         "results": results,
         "ratios": ratios,
         "pyslowfast_reference": PYSLOWFAST,
