@@ -16,7 +16,7 @@ Everything here runs in float32 whatever the inputs' dtype, so the logits and
 the softmax never overflow under mixed precision. Two implementations:
 
 * `"full"` materialises the (B, N, N') weights once: fastest when they fit.
-* `"chunked"` walks over blocks of `chunk_size` queries with `keras.ops.map`;
+* `"chunked"` walks over blocks of `chunk_size` queries with `keras.ops.scan`;
   each block is wrapped in `keras.remat`, so the backward pass recomputes the
   block's weights instead of keeping every block's (B, chunk, N') softmax:
   forward and backward memory is O(B * chunk_size * N') instead of
@@ -144,11 +144,19 @@ def _chunked(block, query, key, value, chunk_size):
     query = ops.reshape(query, (batch, num_chunks, block_size, depth))
     query = ops.transpose(query, (1, 0, 2, 3))
     rematerialized = keras.remat(block)
-    # key and value are explicit arguments of the rematerialised function so
-    # that gradients reach them on every backend.
-    outputs = ops.map(lambda q: rematerialized(q, key, value), query)
+
+    def step(carry, q):
+        # key and value are explicit arguments of the rematerialised function
+        # so that gradients reach them on every backend.
+        y = rematerialized(q, key, value)
+        return y, y
+
+    # `scan` runs the blocks one after the other on every backend (TF:
+    # parallel_iterations=1), so at most one block's weights are alive. Keras's
+    # TF scan wants the carry shaped like the outputs: it holds the last block.
+    depth_out = ops.shape(value)[-1]
+    init = ops.zeros((batch, block_size, depth_out), "float32")
+    _, outputs = ops.scan(step, init, query)
     outputs = ops.transpose(outputs, (1, 0, 2, 3))
-    outputs = ops.reshape(
-        outputs, (batch, num_chunks * block_size, ops.shape(value)[-1])
-    )
+    outputs = ops.reshape(outputs, (batch, num_chunks * block_size, depth_out))
     return outputs[:, :num_queries]

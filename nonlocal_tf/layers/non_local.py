@@ -48,17 +48,21 @@ class NonLocalBlock(keras.layers.Layer):
     (1x1 `Conv1D`/`Conv2D`/`Conv3D` by rank, with bias), `bn`
     (`BatchNormalization`, `None` when `use_bn=False`) and `concat_project`
     (`Dense(1)` without bias, concatenation only). The subsampling max-pool
-    has no weights; it is done with `keras.ops` (reshape and max), which
-    works for every dtype on every backend (TensorFlow's CPU `MaxPool3D`
-    has no float16 kernel).
+    has no weights (`keras.ops.max_pool`).
 
     Memory: the full path materialises B x N x N' float32 weights (several
     copies in the backward pass). For long clips or high resolutions, e.g.
     16x56x56 positions (N = 50176, N' = 12544: 2.5 GB per copy per clip),
-    use `implementation="chunked"`, which processes `chunk_size` queries at
-    a time and recomputes each block's weights in the backward pass: peak
-    memory O(B * chunk_size * N'), same result to float32 rounding, roughly
-    1.2-1.5x the compute of the backward pass. It needs no static N.
+    use `implementation="chunked"`: it processes `chunk_size` queries at a
+    time, one block after the other, and recomputes each block's weights in
+    the backward pass instead of storing them, so peak memory is
+    O(B * chunk_size * N') and the result equals the full path to float32
+    rounding. The price is one more affinity forward in the backward pass.
+    On the 2-core CPU machine (`scripts/benchmark_nonlocal.py`, TF) that
+    16x56x56x256 clip trained forward+backward in about 0.6 GiB instead of
+    8 GiB at the same speed, and the res3/res4 shapes of the 8x8 models
+    (N x N' = 3136 x 784, 784 x 196: small, use `"full"`) ran within about
+    20% of the full path. N need not be known when tracing.
     `return_attention=True` always materialises the full weights.
 
     Mixed precision: logits, softmax / division and the aggregation
@@ -89,8 +93,9 @@ class NonLocalBlock(keras.layers.Layer):
             `add_nonlocal_group`, PySlowFast `NONLOCAL.GROUP`). Must divide T.
         implementation: `"full"` or `"chunked"` (bounded memory, see above).
         chunk_size: queries per block for `"chunked"`.
-        kernel_initializer: initializer of the conv kernels (each sub-layer
-            gets its own copy).
+        kernel_initializer: initializer of the conv kernels; `None` means
+            `RandomNormal(0, 0.01)` (official code). Each sub-layer gets its
+            own copy, so unseeded initializers draw different values.
         bias_initializer: initializer of the conv biases.
         bn_epsilon: BN epsilon (Caffe2: 1e-5).
         bn_momentum: BN moving-average momentum (Caffe2 convention 0.9).
@@ -106,9 +111,11 @@ class NonLocalBlock(keras.layers.Layer):
 
     Static checks (channels, rank, pool larger than the input, `groups`
     dividing T) run at build time and again at call time for every size known
-    then. Under a TensorFlow graph with a `None` size, an input smaller than
-    the pool gives no keys (N' = 0, `y = 0`) and a T not divisible by
-    `groups` fails inside the reshape.
+    then (always on JAX and torch, and in eager TensorFlow). Inside a
+    TensorFlow graph traced with `None` sizes these checks cannot run; there
+    an input smaller than the pool, or a T not divisible by `groups`, fails
+    at run time inside the pooling op or the reshape, with TensorFlow's
+    message.
 
     Example:
 
@@ -342,9 +349,9 @@ class NonLocalBlock(keras.layers.Layer):
         x = inputs
         shape = ops.shape(x)
         if self.groups > 1:
-            batch, time = shape[0], shape[1]
+            batch, frames = shape[0], shape[1]
             x = ops.reshape(
-                x, (batch * self.groups, time // self.groups) + shape[2:]
+                x, (batch * self.groups, frames // self.groups) + shape[2:]
             )
         query, key, value = self._embed(x)
         folded_shape = ops.shape(query)[:-1]
@@ -455,19 +462,13 @@ def _max_pool(x, pool_size):
     """Valid max-pooling with kernel = stride = `pool_size` (floor sizes)."""
     if pool_size is None or all(p == 1 for p in pool_size):
         return x
-    shape = ops.shape(x)
-    crop = [slice(None)]
-    pooled_shape = [shape[0]]
-    for size, pool in zip(shape[1:-1], pool_size, strict=True):
-        kept = size // pool
-        if isinstance(size, int) and size % pool == 0:
-            crop.append(slice(None))
-        else:
-            crop.append(slice(0, kept * pool))
-        pooled_shape += [kept, pool]
-    x = x[tuple(crop)]
-    x = ops.reshape(x, tuple(pooled_shape) + (shape[-1],))
-    return ops.max(x, axis=tuple(range(2, len(pooled_shape), 2)))
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype == "float16" and keras.backend.backend() == "tensorflow":
+        # TensorFlow's CPU MaxPool3D has no float16 kernel; max is exact in
+        # float32.
+        pooled = ops.max_pool(ops.cast(x, "float32"), pool_size, pool_size)
+        return ops.cast(pooled, dtype)
+    return ops.max_pool(x, pool_size, pool_size, padding="valid")
 
 
 def _fresh(initializer):

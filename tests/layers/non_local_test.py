@@ -366,7 +366,6 @@ def test_fit_one_step_chunked_updates_every_weight():
     "kwargs, shape, trainable, non_trainable",
     [
         ({}, (2, 4, 6, 6, 8), 10, 2),
-        ({"instantiation": "gaussian", "inner_dim": 3}, (2, 10, 8), 6, 2),
         (
             {
                 "instantiation": "concatenation",

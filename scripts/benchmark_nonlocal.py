@@ -1,0 +1,466 @@
+"""Times and memory of NonLocalBlock, full vs chunked, at the paper's shapes.
+
+Each (shape, implementation, mode) runs in a fresh subprocess on the chosen
+Keras backend, compiled (`tf.function` / `jax.jit`; torch runs eagerly):
+warm-up calls, then `--repeats` timed calls (median and minimum reported;
+ratios use the minimum, the least disturbed by other load). Peak memory is
+the growth of the process's peak resident set (VmHWM) over its resident set
+after the block and its input were built. `pytorch_reference` is a plain
+PyTorch block with PySlowFast's op order, timed in the same run so that the
+machine's load affects both sides alike. Prints a table with the ratios and
+the PySlowFast figures given in issue 2, and writes everything as JSON
+(`--output`).
+
+    python scripts/benchmark_nonlocal.py --output benchmarks/nonlocal.json
+    python scripts/benchmark_nonlocal.py --backend=jax --configs=res3,res4
+    python scripts/benchmark_nonlocal.py --quick   # seconds: checks it works
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+# name -> (batch, (T, H, W, C)): res3 / res4 of the 8x8 models, a long clip.
+CONFIGS = {
+    "res3": (8, (4, 28, 28, 512)),
+    "res4": (8, (4, 14, 14, 1024)),
+    "long_clip": (1, (16, 56, 56, 256)),
+}
+QUICK_CONFIGS = {"quick": (2, (2, 8, 8, 32))}
+# PySlowFast's Nonlocal block (PyTorch, CPU) on the 2-core project machine:
+# seconds forward / forward+backward, peak GiB (issue 2).
+PYSLOWFAST = {
+    "res3": {"forward": 0.41, "forward_backward": 0.91},
+    "res4": {"forward": 0.077, "forward_backward": 0.20},
+    "long_clip": {"forward": 4.9, "forward_backward": 16.3, "peak_gib": 9.8},
+}
+MODES = ("forward", "forward_backward")
+# "pytorch_reference": a plain PyTorch block with PySlowFast's op order
+# (paper_spec §1.3), timed in the same run for a side-by-side ratio.
+IMPLEMENTATIONS = ("full", "chunked", "pytorch_reference")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum(
+    "backend",
+    os.environ.get("KERAS_BACKEND", "tensorflow"),
+    ["tensorflow", "jax", "torch"],
+    "Keras backend of the measured runs.",
+)
+flags.DEFINE_list("configs", list(CONFIGS), f"Shapes among {list(CONFIGS)}.")
+flags.DEFINE_list(
+    "implementations",
+    list(IMPLEMENTATIONS),
+    f"Among {list(IMPLEMENTATIONS)}.",
+)
+flags.DEFINE_list("modes", list(MODES), f"Among {list(MODES)}.")
+flags.DEFINE_integer("chunk_size", 1024, "Queries per block for chunked.")
+flags.DEFINE_bool(
+    "use_bn", True, "BN after the output conv (--nouse_bn: its cost share)."
+)
+flags.DEFINE_integer("warmup", 1, "Untimed calls before timing.")
+flags.DEFINE_integer("repeats", 3, "Timed calls; the median is reported.")
+flags.DEFINE_integer(
+    "rounds",
+    1,
+    "Measure everything this many times, interleaved, in fresh processes; "
+    "times are pooled and the peak is the largest (a shared machine's load "
+    "comes in bursts).",
+)
+flags.DEFINE_integer("timeout", 1800, "Seconds allowed per measurement.")
+flags.DEFINE_bool("quick", False, "Tiny shapes, one repeat: a smoke run.")
+flags.DEFINE_string("output", None, "Write the results as JSON here.")
+# Internal: the subprocess side.
+flags.DEFINE_bool("worker", False, "Run one measurement (internal).")
+flags.DEFINE_string("config", None, "Worker: shape name (internal).")
+flags.DEFINE_string("implementation", None, "Worker: path (internal).")
+flags.DEFINE_string("mode", None, "Worker: mode (internal).")
+
+_RESULT_PREFIX = "BENCHMARK_RESULT "
+
+
+def _memory_mib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_memory():
+    # Writing 5 to clear_refs resets VmHWM to the current VmRSS (Linux).
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def _compiled_step(backend, layer, x, mode):
+    """A zero-argument function running one compiled step to completion."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        if mode == "forward":
+            function = tf.function(lambda x: layer(x, training=False))
+        else:
+
+            @tf.function
+            def function(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = tf.reduce_sum(layer(x, training=True))
+                return tape.gradient(loss, [x] + layer.trainable_variables)
+
+        # TF runs a function synchronously on CPU: outputs are computed when
+        # it returns.
+        return lambda: function(x)
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss(x, trainable):
+            z, _ = layer.stateless_call(
+                trainable, non_trainable, x, training=mode != "forward"
+            )
+            return z.sum() if mode != "forward" else z
+
+        if mode == "forward":
+            function = jax.jit(loss)
+        else:
+            function = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        return lambda: jax.block_until_ready(function(x, trainable))
+    import torch
+
+    x = torch.as_tensor(x)
+    if mode == "forward":
+
+        def step():
+            with torch.no_grad():
+                return layer(x, training=False)
+
+        return step
+    x.requires_grad_(True)
+
+    def step():
+        layer.zero_grad()
+        x.grad = None
+        layer(x, training=True).sum().backward()
+
+    return step
+
+
+def _pytorch_reference_step(shape, mode):
+    """PySlowFast's Nonlocal op order in plain PyTorch (NCTHW), one step."""
+    import torch
+
+    batch, (time_, height, width, channels) = shape
+    inner = channels // 2
+    theta, phi, g = (torch.nn.Conv3d(channels, inner, 1) for _ in range(3))
+    out = torch.nn.Conv3d(inner, channels, 1)
+    bn = torch.nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+    if not FLAGS.use_bn:
+        bn = torch.nn.Identity()
+    pool = torch.nn.MaxPool3d((1, 2, 2), (1, 2, 2))
+    modules = torch.nn.ModuleList([theta, phi, g, out, bn])
+
+    def block(x):
+        b = x.shape[0]
+        t = theta(x).view(b, inner, -1)
+        pooled = pool(x)
+        p = phi(pooled).view(b, inner, -1)
+        v = g(pooled).view(b, inner, -1)
+        weights = torch.einsum("nct,ncp->ntp", t, p) * inner**-0.5
+        weights = weights.softmax(dim=2)
+        y = torch.einsum("ntp,ncp->nct", weights, v)
+        y = y.view(b, inner, *x.shape[2:])
+        return x + bn(out(y))
+
+    x = torch.randn(batch, channels, time_, height, width)
+    if mode == "forward":
+        modules.eval()
+
+        def step():
+            with torch.no_grad():
+                return block(x)
+
+        return step
+    modules.train()
+    x.requires_grad_(True)
+
+    def step():
+        modules.zero_grad()
+        x.grad = None
+        block(x).sum().backward()
+
+    return step
+
+
+def _worker():
+    os.environ["KERAS_BACKEND"] = (
+        "torch"
+        if FLAGS.implementation == "pytorch_reference"
+        else FLAGS.backend
+    )
+    import keras
+    import numpy as np
+
+    from nonlocal_tf import NonLocalBlock
+
+    batch, shape = {**CONFIGS, **QUICK_CONFIGS}[FLAGS.config]
+    if FLAGS.implementation == "pytorch_reference":
+        step = _pytorch_reference_step((batch, shape), FLAGS.mode)
+    else:
+        layer = NonLocalBlock(
+            implementation=FLAGS.implementation,
+            chunk_size=FLAGS.chunk_size,
+            use_bn=FLAGS.use_bn,
+        )
+        layer.build((batch,) + shape)
+        x = np.random.default_rng(0).standard_normal((batch,) + shape)
+        x = x.astype("float32")
+        step = _compiled_step(FLAGS.backend, layer, x, FLAGS.mode)
+    baseline = _memory_mib("VmRSS")
+    _reset_peak_memory()
+    for _ in range(FLAGS.warmup):
+        step()
+    times = []
+    for _ in range(FLAGS.repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    peak = _memory_mib("VmHWM") - baseline
+    result = {
+        "config": FLAGS.config,
+        "batch": batch,
+        "shape": list(shape),
+        "implementation": FLAGS.implementation,
+        "mode": FLAGS.mode,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "times_s": times,
+        "peak_mib": peak,
+        "baseline_mib": baseline,
+        "keras_version": keras.__version__,
+    }
+    print(_RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def _measure(config, implementation, mode):
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        f"--backend={FLAGS.backend}",
+        f"--config={config}",
+        f"--implementation={implementation}",
+        f"--mode={mode}",
+        f"--chunk_size={FLAGS.chunk_size}",
+        f"--use_bn={FLAGS.use_bn}",
+        f"--warmup={FLAGS.warmup}",
+        f"--repeats={FLAGS.repeats}",
+    ]
+    env = dict(
+        os.environ, KERAS_BACKEND=FLAGS.backend, TF_CPP_MIN_LOG_LEVEL="3"
+    )
+    failure = {"config": config, "implementation": implementation, "mode": mode}
+    try:
+        process = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=FLAGS.timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {**failure, "error": f"timed out after {FLAGS.timeout} s"}
+    for line in process.stdout.splitlines():
+        if line.startswith(_RESULT_PREFIX):
+            return json.loads(line[len(_RESULT_PREFIX) :])
+    tail = (process.stderr or "").strip().splitlines()[-3:]
+    return {
+        **failure,
+        "error": f"exit status {process.returncode}: {' | '.join(tail)}",
+    }
+
+
+def _merge(runs):
+    """One result from the same measurement repeated in several rounds."""
+    good = [r for r in runs if "error" not in r]
+    if len(good) < len(runs):
+        return next(r for r in runs if "error" in r)
+    times = [t for r in good for t in r["times_s"]]
+    return {
+        **good[0],
+        "times_s": times,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "peak_mib": max(r["peak_mib"] for r in good),
+        "rounds": len(good),
+    }
+
+
+def _ratios(results):
+    """Time and peak-memory ratios: chunked / full, ours / PyTorch reference.
+
+    Times compare the fastest of the repeats: on a shared machine other
+    processes only ever add time, so the minimum is the least noisy.
+    """
+    by_key = {
+        (r["config"], r["mode"], r["implementation"]): r
+        for r in results
+        if "error" not in r
+    }
+    pairs = [
+        ("chunked", "full"),
+        ("full", "pytorch_reference"),
+        ("chunked", "pytorch_reference"),
+    ]
+    ratios = []
+    for config, mode, implementation in list(by_key):
+        if implementation != "full":
+            continue
+        for numerator, denominator in pairs:
+            top = by_key.get((config, mode, numerator))
+            bottom = by_key.get((config, mode, denominator))
+            if top is None or bottom is None:
+                continue
+            peak = None
+            if bottom["peak_mib"] > 0:
+                peak = top["peak_mib"] / bottom["peak_mib"]
+            ratios.append(
+                {
+                    "config": config,
+                    "mode": mode,
+                    "numerator": numerator,
+                    "denominator": denominator,
+                    "time_ratio": top["min_s"] / bottom["min_s"],
+                    "peak_ratio": peak,
+                }
+            )
+    return ratios
+
+
+def _table(results, ratios):
+    header = (
+        f"{'config':<10} {'input (B,T,H,W,C)':<22} {'impl':<18} {'mode':<17}"
+        f" {'median s':>9} {'min s':>7} {'peak MiB':>9} {'PySlowFast s':>13}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        batch, shape = {**CONFIGS, **QUICK_CONFIGS}[r["config"]]
+        size = "x".join(str(s) for s in (batch,) + tuple(shape))
+        reference = PYSLOWFAST.get(r["config"], {}).get(r["mode"])
+        reference = f"{reference:.3f}" if reference else "-"
+        if "error" in r:
+            measured = f"{'failed: ' + r['error'][:60]}"
+        else:
+            measured = (
+                f"{r['median_s']:>9.3f} {r['min_s']:>7.3f} "
+                f"{r['peak_mib']:>9.0f}"
+            )
+        lines.append(
+            f"{r['config']:<10} {size:<22} {r['implementation']:<18} "
+            f"{r['mode']:<17} {measured} {reference:>13}"
+        )
+    if ratios:
+        lines += [
+            "",
+            "ratios (same run, side by side; time: min over repeats):",
+        ]
+        for r in ratios:
+            peak = r["peak_ratio"]
+            peak = f"{peak:.2f}" if peak is not None else "-"
+            name = f"{r['numerator']} / {r['denominator']}"
+            lines.append(
+                f"  {r['config']:<10} {r['mode']:<17} {name:<28} time "
+                f"{r['time_ratio']:.2f}x  peak memory {peak}x"
+            )
+    return "\n".join(lines)
+
+
+def _write_json(path, payload):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        json.dump(payload, stream, indent=2)
+    os.replace(temporary, path)
+
+
+def main(argv):
+    del argv
+    if FLAGS.worker:
+        _worker()
+        return
+    configs = list(QUICK_CONFIGS) if FLAGS.quick else FLAGS.configs
+    unknown = [c for c in configs if c not in {**CONFIGS, **QUICK_CONFIGS}]
+    if unknown:
+        raise app.UsageError(f"Unknown configs {unknown}; use {list(CONFIGS)}")
+    for value, allowed in (
+        (FLAGS.implementations, IMPLEMENTATIONS),
+        (FLAGS.modes, MODES),
+    ):
+        if set(value) - set(allowed):
+            raise app.UsageError(f"{value}: expected values in {allowed}")
+    if FLAGS.quick:
+        FLAGS.warmup, FLAGS.repeats, FLAGS.chunk_size = 1, 1, 48
+    load_at_start = os.getloadavg()
+    rounds = []
+    for round_index in range(FLAGS.rounds):
+        measured = []
+        for config in configs:
+            for mode in FLAGS.modes:
+                for implementation in FLAGS.implementations:
+                    logging.info(
+                        "round %d: %s %s %s",
+                        round_index + 1,
+                        config,
+                        implementation,
+                        mode,
+                    )
+                    measured.append(_measure(config, implementation, mode))
+        rounds.append(measured)
+    results = [_merge(runs) for runs in zip(*rounds, strict=True)]
+    ratios = _ratios(results)
+    print(_table(results, ratios))
+    print(
+        f"load average (1 min) {load_at_start[0]:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end, on {os.cpu_count()} CPUs"
+    )
+    payload = {
+        "backend": FLAGS.backend,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            # The machine is shared: 1-minute load averages around the run.
+            "load_average_start": load_at_start[0],
+            "load_average_end": os.getloadavg()[0],
+        },
+        "chunk_size": FLAGS.chunk_size,
+        "use_bn": FLAGS.use_bn,
+        "warmup": FLAGS.warmup,
+        "repeats": FLAGS.repeats,
+        "rounds": FLAGS.rounds,
+        "results": results,
+        "ratios": ratios,
+        "pyslowfast_reference": PYSLOWFAST,
+    }
+    if FLAGS.output:
+        _write_json(FLAGS.output, payload)
+        print(f"wrote {FLAGS.output}")
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
