@@ -363,7 +363,8 @@ def build_dataset(
       softmax to (B, V, classes) and average over V.
 
     A record that fails to parse or decode (or has no frames, a label out of
-    range, too many labels for single-label) is skipped: TensorFlow logs the
+    range, several labels without `multi_label`, no label in single-label
+    training) is skipped: TensorFlow logs the
     error, absl logs how many were skipped and where, and `skipped_records`
     counts them. A corrupt (CRC) block ends the reading of its file, logged
     by TensorFlow ("corrupted record at <offset>").
@@ -506,14 +507,18 @@ def build_dataset(
         deterministic=True,
     )
     dataset = dataset.ignore_errors(log_warning=True)
+
+    def finalize(element):
+        element = {
+            k: tf.ensure_shape(v, spec[k].shape) for k, v in element.items()
+        }
+        if training:
+            return element["clips"], element["labels"]
+        return element
+
     name = f"build_dataset(mode={mode!r}, pipeline {pipeline_id})"
-    dataset = skipped.count_gaps(dataset, counter, name)
-    dataset = dataset.map(
-        lambda e: {k: tf.ensure_shape(v, spec[k].shape) for k, v in e.items()}
-    )
+    dataset = skipped.count_gaps(dataset, counter, name, finalize)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if training:
-        dataset = dataset.map(lambda e: (e["clips"], e["labels"]))
     dataset = dataset.prefetch(prefetch_buffer_size)
 
     data_options = tf.data.Options()

@@ -190,6 +190,9 @@ class _Executor:
 
     def map(self, entries):
         """Yields (entry, EncodedVideo or exception) in order."""
+        entries = list(entries)
+        if not entries:
+            return
         if self._num_workers == 0:
             for entry in entries:
                 try:

@@ -70,25 +70,25 @@ def add_positions(records, *, finite):
     """Numbers the elements of `records`; appends a sentinel when finite.
 
     Args:
-        records: dataset of (filename, index_in_file, serialized).
-        finite: whether `records` ends (then a sentinel follows it).
+        records: dataset of (filename, index_in_file, serialized), indices
+            >= 0.
+        finite: whether `records` ends (then a sentinel, index -1, follows).
 
     Returns:
         Dataset of dicts: `position` (int64), `sentinel` (bool), `filename`,
         `index`, `serialized`.
     """
-    records = records.map(lambda f, i, s: (f, i, s, False))
     if finite:
         sentinel = tf.data.Dataset.from_tensors(
-            (tf.constant(""), tf.constant(-1, tf.int64), tf.constant(""), True)
+            (tf.constant(""), tf.constant(-1, tf.int64), tf.constant(""))
         )
         records = records.concatenate(sentinel)
 
     def number(position, element):
-        filename, index, serialized, is_sentinel = element
+        filename, index, serialized = element
         return position + 1, {
             "position": position,
-            "sentinel": is_sentinel,
+            "sentinel": index < 0,
             "filename": filename,
             "index": index,
             "serialized": serialized,
@@ -97,7 +97,7 @@ def add_positions(records, *, finite):
     return records.scan(tf.constant(0, tf.int64), number)
 
 
-def count_gaps(elements, counter, name):
+def count_gaps(elements, counter, name, finalize):
     """Counts and logs the positions missing from `elements`, drops sentinels.
 
     Args:
@@ -105,9 +105,11 @@ def count_gaps(elements, counter, name):
             and payload keys, in position order.
         counter: a `SkippedRecords`.
         name: pipeline name for the log line.
+        finalize: function of the payload dict (without `position` and
+            `sentinel`) giving the output element.
 
     Returns:
-        The dataset of the dicts without `position` and `sentinel`.
+        The dataset of `finalize(payload)`.
     """
 
     def report(gap, position, video_id, at_end):
@@ -157,9 +159,11 @@ def count_gaps(elements, counter, name):
         lambda element: tf.logical_not(element["sentinel"])
     )
     return elements.map(
-        lambda element: {
-            k: v
-            for k, v in element.items()
-            if k not in ("position", "sentinel")
-        }
+        lambda element: finalize(
+            {
+                k: v
+                for k, v in element.items()
+                if k not in ("position", "sentinel")
+            }
+        )
     )

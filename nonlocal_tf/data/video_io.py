@@ -290,7 +290,12 @@ def _timed_frames(container, stream, path, start, end):
             elif rate and not seeked:
                 t = fractions.Fraction(decoded) / rate
             else:
-                t = fractions.Fraction(decoded)
+                raise VideoDecodeError(
+                    path,
+                    DECODE_ERROR,
+                    "frames have no timestamps, so a time range or frame "
+                    "rate cannot be applied",
+                )
             decoded += 1
             if t < start - _TIME_EPS:
                 continue
