@@ -77,24 +77,19 @@ def main(argv):
         split=FLAGS.csv_split,
         format=FLAGS.format,
     )
-    default_map = os.path.join(FLAGS.output_dir, "label_map.json")
-    map_path = FLAGS.label_map or default_map
+    map_path = FLAGS.label_map or os.path.join(
+        FLAGS.output_dir, prepare.LABEL_MAP_FILE
+    )
     if os.path.exists(map_path):
         label_map = annotations.read_label_map(map_path)
         logging.info(
             "Using label map %s (%d classes)", map_path, len(label_map)
         )
+    elif FLAGS.label_map:
+        raise app.UsageError(f"--label_map {FLAGS.label_map} does not exist")
     else:
-        if FLAGS.label_map:
-            raise app.UsageError(
-                f"--label_map {FLAGS.label_map} does not exist"
-            )
         label_map = annotations.build_label_map(entries)
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
-        annotations.write_label_map(default_map, label_map)
-        logging.info(
-            "Wrote label map %s (%d classes)", default_map, len(label_map)
-        )
+        logging.info("Built a label map of %d classes", len(label_map))
     result = prepare.prepare_dataset(
         entries,
         FLAGS.output_dir,

@@ -360,7 +360,9 @@ def build_dataset(
           (B, num_classes) multi-hot;
         - `"video_id"`: string (B,).
       Evaluate with `model(tf.reshape(views, [-1, T, S, S, 3]))`, reshape the
-      softmax to (B, V, classes) and average over V.
+      softmax to (B, V, classes) and average over V. One video is V x T x S
+      x S x 3 floats: 189 MB for 8 frames, 755 MB for 32 frames at 10 x 3
+      views of 256, so keep `batch_size` small in test mode.
 
     A record that fails to parse or decode (or has no frames, a label out of
     range, several labels without `multi_label`, no label in single-label

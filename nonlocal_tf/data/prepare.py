@@ -11,7 +11,9 @@ holds, so a run that was killed resumes where it stopped: finished shards are
 not redone, unfinished ones are redone from the start. A rerun with different
 videos or settings into the same folder is refused.
 
-Videos that cannot be used are skipped, logged with their reason and listed in
+The label map is written beside the shards (`label_map.json`); splits
+prepared into one folder must share it. Videos that cannot be used are
+skipped, logged with their reason and listed in
 `<split>_report.json` (see `video_io.REASONS`, plus `unknown_label` and
 `duplicate_id`).
 """
@@ -33,6 +35,7 @@ from absl import logging
 from nonlocal_tf.data import features
 from nonlocal_tf.data import video_io
 
+LABEL_MAP_FILE = "label_map.json"
 UNKNOWN_LABEL = "unknown_label"
 DUPLICATE_ID = "duplicate_id"
 _STATE_VERSION = 1
@@ -280,7 +283,9 @@ def prepare_dataset(
         output_dir: folder for the shards, the state and the report (created;
             any `tf.io.gfile` path).
         label_map: {class name: index}; a label not in it skips the video
-            (`unknown_label`).
+            (`unknown_label`). Written to `<output_dir>/label_map.json`; when
+            that file exists (another split was prepared there) it must be
+            the same map.
         split: name prefix of the shard files, e.g. "train", "val".
         num_shards: number of shard files; default about 100 videos per
             shard. Capped at the number of videos.
@@ -343,6 +348,15 @@ def prepare_dataset(
     }
 
     tf.io.gfile.makedirs(output_dir)
+    map_path = os.path.join(output_dir, LABEL_MAP_FILE)
+    if tf.io.gfile.exists(map_path):
+        if _read_json(map_path) != dict(label_map):
+            raise ValueError(
+                f"label_map differs from {map_path}, which another split in "
+                "this folder uses; prepare with that map (or another folder)"
+            )
+    else:
+        _write_json(map_path, dict(label_map))
     state_dir = os.path.join(output_dir, f".prepare-{split}")
     tf.io.gfile.makedirs(state_dir)
     fingerprint = _fingerprint(entries, label_map, settings)

@@ -104,6 +104,7 @@ def test_good_videos_written_bad_ones_reported(prepared):
     names = sorted(os.listdir(prepared["output"]))
     assert names == [
         ".prepare-val",
+        "label_map.json",
         "val-00000-of-00003.tfrecord",
         "val-00001-of-00003.tfrecord",
         "val-00002-of-00003.tfrecord",
@@ -208,6 +209,20 @@ def test_other_settings_into_the_same_folder_are_refused(prepared):
             num_shards=3,
             num_workers=0,
             short_side=SHORT_SIDE + 2,
+            progress=False,
+        )
+
+
+def test_splits_in_one_folder_share_the_label_map(prepared):
+    map_path = prepared["output"] / "label_map.json"
+    assert annotations.read_label_map(map_path) == prepared["label_map"]
+    with pytest.raises(ValueError, match="label_map differs"):
+        prepare.prepare_dataset(
+            prepared["entries"][:1],
+            str(prepared["output"]),
+            label_map={"cycling": 1, "talking": 0},
+            split="train",
+            num_workers=0,
             progress=False,
         )
 
