@@ -159,6 +159,12 @@ def _labels(label_index, where, *, num_classes, multi_label, require):
     if require:
         checks.append(tf.debugging.Assert(count >= 1, [where, "has no label"]))
     label = tf.concat([label_index, [-1]], axis=0)[0]
+    checks.append(
+        tf.debugging.Assert(
+            tf.logical_or(count == 0, label >= 0),
+            [where, "has a negative label", label],
+        )
+    )
     if num_classes:
         checks.append(
             tf.debugging.Assert(

@@ -287,9 +287,10 @@ def _corrupt_file(path):
         write("broken_jpeg", [b"\xff\xd8\xff\xe0" + b"\x13" * 64] * 8)
         write("good_c", good)
         write("bad_label", good, labels=(99,))
+        write("negative_label", good, labels=(-3,))
         write("two_labels", good, labels=(0, 1))
         write("no_frames", [])
-    return ["good_a", "good_b", "good_c"], 6
+    return ["good_a", "good_b", "good_c"], 7
 
 
 @pytest.mark.parametrize("mode", ["test", "train"])
