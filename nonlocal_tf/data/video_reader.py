@@ -81,7 +81,7 @@ def read_video_views(
             video_io.DECODE_ERROR,
             f"decoding gave {video.num_frames} frames, counting gave {count}",
         )
-    return transforms.test_views(
+    views = transforms.test_views(
         tf.constant(video.frames),
         tf.constant(positions.reshape(-1), tf.int32),
         num_clips=num_test_clips,
@@ -89,3 +89,4 @@ def read_video_views(
         crop_size=test_crop_size,
         num_crops=num_test_crops,
     )
+    return transforms.normalize(views)

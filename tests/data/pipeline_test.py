@@ -73,6 +73,28 @@ def test_train_clips_hold_the_window_frames(shards):
     assert len(seen) == 12
 
 
+def test_clips_per_video(shards):
+    dataset = build(
+        shards,
+        mode="train",
+        batch_size=3,
+        clips_per_video=3,
+        shuffle=False,
+        repeat=False,
+    )
+    batches = list(dataset)
+    assert len(batches) == 12  # every record once, 3 clips each
+    starts = set()
+    for clips, labels in batches:
+        assert len(set(labels.numpy().tolist())) == 1  # one video per batch
+        if length_of(int(labels[0])) > 20:
+            starts.add(
+                tuple(helpers.frame_indices(c)[0] for c in clips.numpy())
+            )
+    # The clips of one record have their own windows.
+    assert any(len(set(s)) > 1 for s in starts)
+
+
 def test_short_video_train_window_wraps(tmp_path):
     path = helpers.write_records(
         tmp_path / "short.tfrecord", [("s", helpers.index_video(5), [0])]
@@ -317,9 +339,12 @@ def test_corrupt_records_are_skipped_counted_and_logged(tmp_path, caplog, mode):
         assert len(elements) == len(good)
     assert counter.count == bad
     messages = " ".join(r.getMessage() for r in caplog.records)
-    assert "failed to parse or decode" in messages
-    assert "just before video 'good_b'" in messages
-    assert "at the end of the data" in messages
+    # A garbage record (parse) before good_b, two bad JPEG records (decode)
+    # before good_c, four bad records (parse) at the end of the file.
+    assert "failed to parse, before record 2 of" in messages
+    assert "(video 'good_b')" in messages
+    assert "failed to decode" in messages
+    assert f"failed to parse, at the end of {path}" in messages
     assert f"{bad} skipped so far" in messages
 
 

@@ -171,7 +171,8 @@ def test_test_views_geometry_and_order():
         frames, positions, num_clips=2, num_frames=2, crop_size=32, num_crops=3
     ).numpy()
     assert views.shape == (6, 2, 32, 32, 3)
-    pixels = views * 57.375 + 114.75
+    assert views.dtype == np.uint8
+    pixels = views.astype(np.float64)
     j = np.arange(32)
     for view in range(6):
         clip, crop = divmod(view, 3)
@@ -200,7 +201,7 @@ def test_test_views_match_numpy_reference():
         crop_size=60,
         num_crops=3,
     ).numpy()
-    pixels = views * 57.375 + 114.75
+    pixels = views.astype(np.float64)
     for t, f in enumerate([1, 0]):
         scaled = np.round(helpers.bilinear_resize(frames[f], 60, 100))
         for c, x in enumerate([0, 20, 40]):
