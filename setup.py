@@ -56,6 +56,7 @@ setuptools.setup(
             "pytest-xdist>=3.5",
             "ruff>=0.6",
             "pillow>=10",
+            "scikit-video>=1.1.11",
         ],
     },
     classifiers=[

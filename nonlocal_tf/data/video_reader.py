@@ -1,0 +1,92 @@
+"""Test views straight from a video file (PyAV), without records.
+
+For inference on a few videos (`scripts/predict.py`): the same frames,
+temporal sampling and spatial transforms as `build_dataset(mode="test")` on
+records prepared with the same `short_side` / `fps` / time range, except for
+the JPEG round trip of the records.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from nonlocal_tf.data import sampling
+from nonlocal_tf.data import transforms
+from nonlocal_tf.data import video_io
+
+
+def read_video_views(
+    path,
+    *,
+    num_frames=8,
+    sampling_rate=8,
+    test_crop_size=256,
+    num_test_clips=10,
+    num_test_crops=3,
+    temporal_sampling="caffe2",
+    short_side=320,
+    fps=None,
+    start_time=None,
+    end_time=None,
+):
+    """All test views of one video file, as `build_dataset` gives them.
+
+    The video is decoded twice: once to count its frames, once to convert
+    only the frames the clips use.
+
+    Args:
+        path: a local video file.
+        num_frames: T.
+        sampling_rate: r.
+        test_crop_size: S (short side after scaling, and crop side).
+        num_test_clips: K.
+        num_test_crops: 1 or 3.
+        temporal_sampling: "caffe2" or "pyslowfast".
+        short_side: the preparation short side the records would have had
+            (frames are first resized to it, as `prepare_dataset` does);
+            None keeps the video's size.
+        fps: target frame rate, as in preparation; None keeps the source's.
+        start_time: optional time range start, seconds.
+        end_time: optional time range end (exclusive), seconds.
+
+    Returns:
+        float32 tensor (K * num_test_crops, T, S, S, 3), normalised; view
+        `k * num_test_crops + c` is clip k, crop c.
+
+    Raises:
+        video_io.VideoDecodeError: the file cannot be decoded; its `reason`
+            and message say why.
+
+    Example:
+        >>> views = read_video_views("clip.mp4", num_frames=8,
+        ...                          sampling_rate=8)  # doctest: +SKIP
+        >>> views.shape  # doctest: +SKIP
+        TensorShape([30, 8, 256, 256, 3])
+    """
+    selection = {"start_time": start_time, "end_time": end_time, "fps": fps}
+    count = video_io.count_frames(path, **selection)
+    indices = sampling.test_frame_indices(
+        count,
+        num_frames,
+        sampling_rate,
+        num_test_clips,
+        policy=temporal_sampling,
+    ).numpy()
+    distinct, positions = np.unique(indices.reshape(-1), return_inverse=True)
+    video = video_io.decode_video(
+        path, short_side=short_side, indices=distinct, **selection
+    )
+    if video.num_frames != count or not np.array_equal(video.indices, distinct):
+        raise video_io.VideoDecodeError(
+            path,
+            video_io.DECODE_ERROR,
+            f"decoding gave {video.num_frames} frames, counting gave {count}",
+        )
+    views = transforms.test_views(
+        tf.constant(video.frames),
+        tf.constant(positions.reshape(-1), tf.int32),
+        num_clips=num_test_clips,
+        num_frames=num_frames,
+        crop_size=test_crop_size,
+        num_crops=num_test_crops,
+    )
+    return transforms.normalize(views)
