@@ -35,7 +35,8 @@ def _seed_and_reset():
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # free_memory=False skips a full gc.collect() (0.2-0.4 s per test).
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture
