@@ -56,6 +56,8 @@ setuptools.setup(
             "pytest-xdist>=3.5",
             "ruff>=0.6",
             "pillow>=10",
+            "setuptools>=70",
+            "wheel>=0.40",
             "scikit-video>=1.1.11",
         ],
     },
