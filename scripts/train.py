@@ -25,7 +25,24 @@ FLAGS = flags.FLAGS
 
 # Model and initial weights.
 flags.DEFINE_string("model", None, "Zoo model name (nonlocal_tf.zoo).")
-flags.DEFINE_integer("num_classes", 400, "Number of classes.")
+flags.DEFINE_integer(
+    "num_classes",
+    None,
+    "Number of classes; default: the size of the label map.",
+)
+flags.DEFINE_string(
+    "label_map",
+    None,
+    "Class names: a label_map.json ({name: index}, as prepare_data.py "
+    "writes), a JSON list or one name per line. Default: label_map.json "
+    "beside --train_records, if there.",
+)
+flags.DEFINE_integer(
+    "width_per_group",
+    64,
+    "Bottleneck width of res2 (64: the published models; smaller values "
+    "give narrow copies of the same topology, e.g. for quick experiments).",
+)
 flags.DEFINE_float("dropout", 0.5, "Dropout rate before the classifier.")
 flags.DEFINE_string(
     "init_weights",
@@ -113,6 +130,7 @@ def build_model(input_shape):
         classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
         dropout_rate=FLAGS.dropout,
         input_shape=input_shape,
+        width_per_group=FLAGS.width_per_group,
     )
 
 
@@ -261,6 +279,19 @@ def make_config(num_replicas):
     )
 
 
+def class_names():
+    """Class names (or None); sets --num_classes from the label map."""
+    from nonlocal_tf import training
+
+    try:
+        names, FLAGS.num_classes = training.resolve_class_names(
+            FLAGS.label_map, FLAGS.train_records, FLAGS.num_classes
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    return names
+
+
 def main(argv):
     del argv
     # The strategy comes first: MultiWorkerMirroredStrategy must be created
@@ -268,6 +299,7 @@ def main(argv):
     from nonlocal_tf import training
 
     strategy = training.create_strategy(FLAGS.strategy)
+    names = class_names()
     config = make_config(strategy.num_replicas_in_sync)
     shape = (FLAGS.num_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
     result = training.train(
@@ -283,10 +315,10 @@ def main(argv):
         "Trained %d steps; weights %s", result.step, result.weights_path
     )
     if FLAGS.val_records and training.worker_info(strategy).is_chief:
-        evaluate_trained(result.weights_path)
+        evaluate_trained(result.weights_path, names)
 
 
-def evaluate_trained(weights_path):
+def evaluate_trained(weights_path, names):
     """Multi-view evaluation of the final weights on --val_records."""
     from nonlocal_tf import training
 
@@ -299,10 +331,16 @@ def evaluate_trained(weights_path):
         multi_label=FLAGS.multi_label,
         num_clips=FLAGS.num_test_clips,
         num_crops=FLAGS.num_test_crops,
+        class_names=names,
     )
     out = os.path.join(FLAGS.model_dir, "eval")
-    training.write_metrics_json(result, os.path.join(out, "metrics.json"))
+    training.write_metrics_json(
+        result,
+        os.path.join(out, "metrics.json"),
+        {"setup": {"weights": weights_path, "test_records": FLAGS.val_records}},
+    )
     training.write_per_class_csv(result, os.path.join(out, "per_class.csv"))
+    training.write_predictions_csv(result, os.path.join(out, "predictions.csv"))
     logging.info("Validation: %s", result.metrics)
 
 
