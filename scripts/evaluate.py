@@ -5,14 +5,19 @@ per-view scores are averaged per video. Prints and writes video-level top-1 /
 top-5 (or mAP with --multi_label), the single-view (centre clip, centre crop)
 numbers, a per-class CSV and per-video predictions:
 
-    python scripts/evaluate.py --model=i3d_nl5_r50 \
+    python scripts/evaluate.py --model=i3d_nl5_r50_32x2 \
         --weights=/runs/i3d_nl5 --test_records='/data/kinetics/val-*' \
         --num_frames=32 --sampling_rate=2 --output_dir=/runs/i3d_nl5/test
 
-The model is a zoo name with --weights (a zoo checkpoint, a *.weights.h5
-file or a training run's model_dir), or --saved_model (an exported
-SavedModel, called through its `serving_default` signature), or
---keras_model (a `.keras` file).
+Charades-style multi-label data (records prepared from a `path,label,label`
+list) with --multi_label gives mAP instead of top-1/top-5.
+
+The model is a zoo name with --weights (a training run's model_dir, a
+*.weights.h5 file, a zoo checkpoint or weight tag; loaded strictly, head
+included) and --width_per_group for narrow copies, or --saved_model (an
+exported SavedModel, called through its `serving_default` signature), or
+--keras_model (a `.keras` file). --num_classes and the class names default
+to the label_map.json beside the records.
 """
 
 import json

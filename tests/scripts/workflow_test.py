@@ -400,3 +400,50 @@ def test_predict_zoo_model_and_saved_model(
         dict(row, score=pytest.approx(row["score"], abs=1e-5))
         for row in zoo_result["top_k"]
     ]
+
+
+def test_train_inflates_imagenet_weights(dataset, tmp_path):
+    """--inflate_from with a keras.applications ResNet50 weights file (full
+    width, which inflation needs), one step at a learning rate of 1e-30: at
+    1e-12 the step still moved kernels by 1e-4 (this random full-width net,
+    BN over a few 1 x 1 positions, has gradients near 1e8)."""
+    import keras
+
+    from nonlocal_tf import zoo
+
+    source = keras.applications.ResNet50(
+        weights=None, include_top=False, input_shape=(None, None, 3)
+    )
+    source_path = tmp_path / "resnet50.weights.h5"
+    source.save_weights(str(source_path))
+    model_dir = tmp_path / "run_inflated"
+    helpers.run_script(
+        "train.py",
+        f"--model={MODEL}",
+        f"--inflate_from={source_path}",
+        f"--train_records={dataset['train']}",
+        f"--num_frames={NUM_FRAMES}",
+        f"--sampling_rate={RATE}",
+        f"--crop_size={CROP}",
+        "--jitter_scales=32,40",
+        "--batch_size_per_replica=1",
+        "--train_steps=1",
+        "--base_lr=1e-30",
+        "--weight_decay=0",
+        "--noprogress_bar",
+        f"--model_dir={model_dir}",
+    )
+    model = zoo.get_model(
+        MODEL, classes=3, input_shape=(NUM_FRAMES, CROP, CROP, 3)
+    )
+    model.load_weights(str(model_dir / "final.weights.h5"))
+    # C2D: every kernel has temporal size 1, so inflation copies the 2D one.
+    for target, origin in (
+        ("conv1", "conv1_conv"),
+        ("res2_0_branch2a", "conv2_block1_1_conv"),
+        ("res5_2_branch2c", "conv5_block3_3_conv"),
+    ):
+        kernel = np.asarray(model.get_layer(target).kernel)
+        expected = np.asarray(source.get_layer(origin).kernel)
+        assert kernel.shape == (1,) + expected.shape
+        np.testing.assert_allclose(kernel[0], expected, atol=1e-6)
