@@ -5,8 +5,9 @@ clips, or --clip_index; short side and centre crop --crop_size) goes through
 the model up to the chosen block, which is called with
 `return_attention=True`. The PNG shows every frame of the clip with the
 query's attention weights over that frame's key positions (the block's
-input grid after its (1, 2, 2) subsampling, upsampled), one colour scale for
-the whole clip, and the query marked by a cyan square outline:
+input grid after its (1, 2, 2) subsampling, upsampled), on one colour scale
+for the whole clip from its smallest weight (dark) to its largest (bright;
+the range is printed), and the query marked by a cyan square outline:
 
     python scripts/visualize_nonlocal.py --video=clip.mp4 \
         --model=C2D_NLN_8x8_R50 --weights=/runs/c2d_nl --block=0 \
@@ -199,6 +200,11 @@ def main(argv):
     print(
         f"block {result.block}: input grid (T, H, W) = {result.input_grid}, "
         f"key grid = {result.key_grid}; query {result.query} (grid)"
+    )
+    print(
+        f"weights from {result.maps.min():.6f} (dark) to "
+        f"{result.maps.max():.6f} (bright); uniform would be "
+        f"{1 / result.row.size:.6f}"
     )
     top = np.argsort(-result.maps.reshape(-1), kind="stable")[:5]
     for rank, flat in enumerate(top, start=1):

@@ -258,8 +258,10 @@ def render_attention_grid(
     """Draws each frame of the clip with the query's attention over it.
 
     Frame `t` of `T_clip` shows key time step `floor(t * T' / T_clip)`,
-    upsampled (bilinear) to the frame, coloured by one scale for the whole
-    clip (the largest weight is brightest) and blended over the frame. The
+    upsampled (bilinear) to the frame, coloured on one scale for the whole
+    clip (its smallest weight darkest, its largest brightest: near-uniform
+    attention still shows its structure, so read the values from `result`)
+    and blended over the frame. The
     query is marked by a cyan square outline on the frames of its time step.
 
     Args:
@@ -294,7 +296,8 @@ def render_attention_grid(
         ),
         np.uint8,
     )
-    peak = float(result.maps.max()) or 1.0
+    low, high = float(result.maps.min()), float(result.maps.max())
+    scale = (high - low) or 1.0
     qt, qy, qx = result.query
     if query_pixel is None:
         query_pixel = (
@@ -304,7 +307,9 @@ def render_attention_grid(
     marker = max(2, min(height, width) // 32)
     for t in range(num_frames):
         heat = upsample_bilinear(
-            result.maps[t * key_t // num_frames] / peak, height, width
+            (result.maps[t * key_t // num_frames] - low) / scale,
+            height,
+            width,
         )
         panel = frames[t].astype(np.float32) * (1 - alpha)
         panel += colormap(heat) * alpha
