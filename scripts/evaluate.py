@@ -5,14 +5,19 @@ per-view scores are averaged per video. Prints and writes video-level top-1 /
 top-5 (or mAP with --multi_label), the single-view (centre clip, centre crop)
 numbers, a per-class CSV and per-video predictions:
 
-    python scripts/evaluate.py --model=i3d_nl5_r50 \
+    python scripts/evaluate.py --model=i3d_nl5_r50_32x2 \
         --weights=/runs/i3d_nl5 --test_records='/data/kinetics/val-*' \
         --num_frames=32 --sampling_rate=2 --output_dir=/runs/i3d_nl5/test
 
-The model is a zoo name with --weights (a zoo checkpoint, a *.weights.h5
-file or a training run's model_dir), or --saved_model (an exported
-SavedModel, called through its `serving_default` signature), or
---keras_model (a `.keras` file).
+Charades-style multi-label data (records prepared from a `path,label,label`
+list) with --multi_label gives mAP instead of top-1/top-5.
+
+The model is a zoo name with --weights (a training run's model_dir, a
+*.weights.h5 file, a zoo checkpoint or weight tag; loaded strictly, head
+included) and --width_per_group for narrow copies, or --saved_model (an
+exported SavedModel, called through its `serving_default` signature), or
+--keras_model (a `.keras` file). --num_classes and the class names default
+to the label_map.json beside the records.
 """
 
 import json
@@ -34,7 +39,16 @@ flags.DEFINE_string(
 flags.DEFINE_string("saved_model", None, "SavedModel directory instead.")
 flags.DEFINE_string("keras_model", None, "A .keras model file instead.")
 flags.DEFINE_string("test_records", None, "Test TFRecord file pattern.")
-flags.DEFINE_integer("num_classes", 400, "Number of classes.")
+flags.DEFINE_integer(
+    "num_classes",
+    None,
+    "Number of classes; default: the size of the label map.",
+)
+flags.DEFINE_integer(
+    "width_per_group",
+    64,
+    "For --model: res2 bottleneck width (64: the published models).",
+)
 flags.DEFINE_boolean("multi_label", False, "Multi-hot labels: report mAP.")
 flags.DEFINE_integer("num_frames", 32, "Frames per clip (T).")
 flags.DEFINE_integer("sampling_rate", 2, "Frame stride within a clip.")
@@ -51,15 +65,17 @@ flags.DEFINE_enum(
     "outputs probabilities).",
 )
 flags.DEFINE_enum("ensemble", "mean", ["mean", "max"], "View aggregation.")
-flags.DEFINE_string("label_map", None, "Text file, one class name per line.")
+flags.DEFINE_string(
+    "label_map",
+    None,
+    "Class names: a label_map.json ({name: index}, as prepare_data.py "
+    "writes), a JSON list or one name per line. Default: label_map.json "
+    "beside --test_records, if there.",
+)
 flags.DEFINE_integer("max_videos", None, "Evaluate only this many videos.")
 flags.DEFINE_string("output_dir", None, "Where the results are written.")
 
 flags.mark_flags_as_required(["test_records", "output_dir"])
-
-# The SavedModel serving contract takes RGB in [0, 255] and normalises inside;
-# the data pipeline yields (pixel - 114.75) / 57.375.
-_PIXEL_MEAN, _PIXEL_STD = 114.75, 57.375
 
 
 def load_model():
@@ -72,7 +88,9 @@ def load_model():
             "Give exactly one of --model, --saved_model, --keras_model."
         )
     if FLAGS.saved_model:
-        return saved_model_predict_fn(FLAGS.saved_model)
+        from nonlocal_tf import training
+
+        return training.SavedModelClassifier(FLAGS.saved_model)
     from nonlocal_tf import zoo  # registers the custom layers
 
     if FLAGS.keras_model:
@@ -83,37 +101,30 @@ def load_model():
 
 
 def zoo_model(zoo):
+    """The zoo model with --weights, loaded strictly (the head included)."""
     size = FLAGS.test_crop_size
-    shape = (FLAGS.num_frames, size, size, 3)
-    weights = FLAGS.weights
-    local = weights and (
-        weights.endswith(".weights.h5") or os.path.isdir(weights)
-    )
     model = zoo.get_model(
         FLAGS.model,
-        weights=None if local else weights,
+        weights=None,
         classes=FLAGS.num_classes,
         classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
-        input_shape=shape,
+        input_shape=(FLAGS.num_frames, size, size, 3),
+        width_per_group=FLAGS.width_per_group,
     )
-    if local:
-        if os.path.isdir(weights):
-            weights = os.path.join(weights, "final.weights.h5")
-        model.load_weights(weights)
+    weights = FLAGS.weights
+    if not weights:
+        logging.warning("No --weights: the model is randomly initialised.")
+    elif weights.endswith(".weights.h5") or os.path.isdir(weights):
+        from nonlocal_tf import training
+
+        # A run directory: its final weights, else its latest checkpoint.
+        training.load_initial_weights(model, weights)
+    else:
+        path = weights
+        if not os.path.exists(path):
+            path = zoo.weights_path(FLAGS.model, weights)  # a weight tag
+        logging.info("%s", zoo.load_weights(model, path))
     return model
-
-
-def saved_model_predict_fn(path):
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)
-    serving = loaded.signatures["serving_default"]
-
-    def predict(clips):
-        video = tf.cast(clips, tf.float32) * _PIXEL_STD + _PIXEL_MEAN
-        return serving(video=video)["probabilities"]
-
-    return predict
 
 
 def test_dataset():
@@ -136,16 +147,23 @@ def test_dataset():
 
 
 def class_names():
-    if not FLAGS.label_map:
-        return None
-    with open(FLAGS.label_map) as f:
-        return [line.strip() for line in f if line.strip()]
+    """Class names (or None); sets --num_classes from the label map."""
+    from nonlocal_tf import training
+
+    try:
+        names, FLAGS.num_classes = training.resolve_class_names(
+            FLAGS.label_map, FLAGS.test_records, FLAGS.num_classes
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    return names
 
 
 def main(argv):
     del argv
     from nonlocal_tf import training
 
+    names = class_names()
     result = training.evaluate(
         load_model(),
         test_dataset(),
@@ -155,7 +173,7 @@ def main(argv):
         num_clips=FLAGS.num_test_clips,
         num_crops=FLAGS.num_test_crops,
         view_batch_size=FLAGS.view_batch_size,
-        class_names=class_names(),
+        class_names=names,
         max_videos=FLAGS.max_videos,
     )
     out = FLAGS.output_dir

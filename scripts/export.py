@@ -9,9 +9,12 @@ Examples:
     python scripts/export.py --keras_model=run/model.keras \
         --labels=labels.txt --export_dir=/models --name=my_model
 
-    python scripts/export.py --model=i3d_nl5_r50_8x8_k400 \
-        --weights=pyslowfast --labels=kinetics_400.json \
+    python scripts/export.py --model=I3D_NLN_8x8_R50 \
+        --weights=/weights/I3D_NLN_8x8_R50.pkl --labels=kinetics_400.json \
         --export_dir=/models
+
+    python scripts/export.py --model=C2D_NLN_8x8_R50 --weights=/runs/c2d_nl \
+        --labels=records/label_map.json --export_dir=/models --name=c2d_nl
 """
 
 from absl import app
@@ -25,7 +28,21 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("keras_model", None, "A .keras model file.")
 flags.DEFINE_string("model", None, "A model zoo name (nonlocal_tf.zoo).")
 flags.DEFINE_string(
-    "weights", None, "Weights for --model, passed to zoo.get_model."
+    "weights",
+    None,
+    "Weights for --model: a training run's model_dir, a *.weights.h5 file, "
+    "a zoo checkpoint (.pkl/.pyth) or a zoo weight tag (e.g. kinetics400).",
+)
+flags.DEFINE_integer(
+    "width_per_group",
+    64,
+    "For --model: res2 bottleneck width (64: the published models).",
+)
+flags.DEFINE_integer(
+    "num_classes",
+    None,
+    "For --model: classes of the head; default the number of --labels, "
+    "else the zoo entry's.",
 )
 flags.DEFINE_string(
     "labels",
@@ -48,7 +65,8 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "crop_size",
     None,
-    "Frame side produced by classify_frames. Default: the model's, else 224.",
+    "Frame side produced by classify_frames. Default: the zoo entry's crop "
+    "(224), or the model's static frame side, else 224.",
 )
 flags.DEFINE_integer("top_k", 5, "Number of best classes returned.")
 flags.DEFINE_enum(
@@ -62,7 +80,43 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --version.")
 flags.mark_flag_as_required("export_dir")
 
 
-def _load_model():
+def _zoo_model(label_names):
+    """The zoo model for --model with --weights (strict, head included).
+
+    Its clip length is --num_frames (default the entry's); height and width
+    stay dynamic, so `serving_default` takes any crop size.
+    """
+    import os
+
+    from nonlocal_tf import zoo
+
+    entry = zoo.get_entry(FLAGS.model)
+    num_classes = FLAGS.num_classes
+    if num_classes is None and label_names is not None:
+        num_classes = len(label_names)
+    model = zoo.get_model(
+        FLAGS.model,
+        weights=None,
+        classes=num_classes,
+        input_shape=(FLAGS.num_frames or entry.frames, None, None, 3),
+        width_per_group=FLAGS.width_per_group,
+    )
+    weights = FLAGS.weights
+    if not weights:
+        logging.warning("No --weights: exporting a randomly initialised model.")
+    elif weights.endswith(".weights.h5") or os.path.isdir(weights):
+        from nonlocal_tf import training
+
+        training.load_initial_weights(model, weights)
+    else:
+        path = weights
+        if not os.path.exists(path):
+            path = zoo.weights_path(FLAGS.model, weights)
+        logging.info("%s", zoo.load_weights(model, path))
+    return model, entry
+
+
+def _load_model(label_names):
     if bool(FLAGS.keras_model) == bool(FLAGS.model):
         raise app.UsageError("Pass exactly one of --keras_model and --model.")
     if FLAGS.keras_model:
@@ -72,10 +126,8 @@ def _load_model():
         from nonlocal_tf import layers  # noqa: F401
         from nonlocal_tf import models  # noqa: F401
 
-        return keras.saving.load_model(FLAGS.keras_model, compile=False)
-    from nonlocal_tf import zoo
-
-    return zoo.get_model(FLAGS.model, weights=FLAGS.weights)
+        return keras.saving.load_model(FLAGS.keras_model, compile=False), None
+    return _zoo_model(label_names)
 
 
 def _default_name():
@@ -87,10 +139,13 @@ def _default_name():
 
 def main(argv):
     del argv
-    model = _load_model()
     label_names = None
     if FLAGS.labels:
         label_names = labels_lib.load_label_names(FLAGS.labels)
+    model, entry = _load_model(label_names)
+    crop_size = FLAGS.crop_size
+    if crop_size is None and entry is not None:
+        crop_size = entry.crop_size
     from_logits = {"auto": "auto", "true": True, "false": False}[
         FLAGS.from_logits
     ]
@@ -101,7 +156,7 @@ def main(argv):
         version=FLAGS.version,
         label_names=label_names,
         num_frames=FLAGS.num_frames,
-        crop_size=FLAGS.crop_size,
+        crop_size=crop_size,
         top_k=FLAGS.top_k,
         from_logits=from_logits,
         warmup=FLAGS.warmup,

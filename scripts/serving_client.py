@@ -62,11 +62,22 @@ def _inputs():
         clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
         jpegs = [clip_io.encode_jpeg(clip) for clip in clips]
         return {"frames": client.prepare_frames_input(jpegs)}
-    frames = clip_io.read_video_frames(FLAGS.video, FLAGS.num_frames)
     if FLAGS.signature == client.VIDEO_SIGNATURE:
-        clip = clip_io.resize_and_center_crop(frames, FLAGS.crop_size)
+        size = FLAGS.crop_size
+        clip = _read_video(short_side=size, crop_size=size)
         return {"video": client.prepare_video_input(clip)}
+    # classify_frames resizes and crops on the server.
+    frames = _read_video()
     return {"frames": client.prepare_frames_input(clip_io.encode_jpeg(frames))}
+
+
+def _read_video(**kwargs):
+    from nonlocal_tf.data import video_io
+
+    try:
+        return clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames, **kwargs)
+    except video_io.VideoDecodeError as error:
+        raise SystemExit(f"Cannot read --video: {error}") from None
 
 
 def _predict(inputs):

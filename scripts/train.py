@@ -3,15 +3,27 @@
 The paper's Kinetics recipe (8 GPUs x 8 clips, 400k steps, lr 0.01 / 10 at
 150k and 300k, Nesterov momentum 0.9, weight decay 1e-4, dropout 0.5):
 
-    python scripts/train.py --model=i3d_nl5_r50 \
-        --train_records='/data/kinetics/train-*' --num_frames=32 \
+    python scripts/train.py --model=i3d_nl5_r50_32x2 \
+        --train_records='/data/kinetics/train-*' \
+        --val_records='/data/kinetics/val-*' --num_frames=32 \
         --sampling_rate=2 --strategy=mirrored --batch_size_per_replica=8 \
         --train_steps=400000 --lr_boundaries=150000,300000 \
-        --inflate_from=/weights/r50_imagenet.pkl --model_dir=/runs/i3d_nl5
+        --inflate_from=/weights/R50_IN_caffe2.pkl --model_dir=/runs/i3d_nl5
 
-Run the same command again after a crash or preemption to continue where it
-stopped. With `--val_records`, the chief ends with a multi-view evaluation
-written to `<model_dir>/eval/`.
+A quick run of a narrow copy of a zoo model (--width_per_group) on small
+clips, e.g. records made by scripts/prepare_data.py from a few videos:
+
+    python scripts/train.py --model=C2D_NLN_8x8_R50 --width_per_group=8 \
+        --train_records='records/train-*' --val_records='records/val-*' \
+        --num_frames=4 --sampling_rate=2 --crop_size=64 \
+        --jitter_scales=64,80 --test_crop_size=64 --num_test_clips=2 \
+        --batch_size_per_replica=4 --train_steps=100 --model_dir=/tmp/run
+
+--num_classes defaults to the size of the label_map.json that
+prepare_data.py writes beside the records. Run the same command again after
+a crash or preemption to continue where it stopped. With --val_records, the
+chief ends with a multi-view evaluation written to `<model_dir>/eval/`
+(metrics.json, per_class.csv, predictions.csv).
 """
 
 import os
@@ -25,16 +37,37 @@ FLAGS = flags.FLAGS
 
 # Model and initial weights.
 flags.DEFINE_string("model", None, "Zoo model name (nonlocal_tf.zoo).")
-flags.DEFINE_integer("num_classes", 400, "Number of classes.")
+flags.DEFINE_integer(
+    "num_classes",
+    None,
+    "Number of classes; default: the size of the label map.",
+)
+flags.DEFINE_string(
+    "label_map",
+    None,
+    "Class names: a label_map.json ({name: index}, as prepare_data.py "
+    "writes), a JSON list or one name per line. Default: label_map.json "
+    "beside --train_records, if there.",
+)
+flags.DEFINE_integer(
+    "width_per_group",
+    64,
+    "Bottleneck width of res2 (64: the published models; smaller values "
+    "give narrow copies of the same topology, e.g. for quick experiments).",
+)
 flags.DEFINE_float("dropout", 0.5, "Dropout rate before the classifier.")
 flags.DEFINE_string(
     "init_weights",
     None,
-    "Initial weights: a zoo checkpoint (Caffe2 .pkl / PySlowFast .pyth), a "
-    "*.weights.h5 file or a previous run's model_dir.",
+    "Initial weights: a zoo checkpoint (Caffe2 .pkl / PySlowFast .pyth) or "
+    "weight tag (e.g. kinetics400), a *.weights.h5 file or a previous run's "
+    "model_dir.",
 )
 flags.DEFINE_string(
-    "inflate_from", None, "ImageNet 2D ResNet weights to inflate into 3D."
+    "inflate_from",
+    None,
+    "ImageNet 2D ResNet-50/101 weights to inflate into 3D: a Caffe2 .pkl or "
+    "a keras.applications ResNet weights file (full width only).",
 )
 # Data.
 flags.DEFINE_string("train_records", None, "Training TFRecord file pattern.")
@@ -113,6 +146,7 @@ def build_model(input_shape):
         classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
         dropout_rate=FLAGS.dropout,
         input_shape=input_shape,
+        width_per_group=FLAGS.width_per_group,
     )
 
 
@@ -123,21 +157,24 @@ def initial_weights():
     if FLAGS.init_weights and FLAGS.inflate_from:
         raise app.UsageError("Give --init_weights or --inflate_from, not both.")
     if FLAGS.inflate_from:
-        return lambda model: zoo.inflate_2d_weights(model, FLAGS.inflate_from)
+
+        def inflate(model):
+            report = zoo.inflate_2d_weights(model, FLAGS.inflate_from)
+            logging.info("Initial weights: %s", report)
+
+        return inflate
     path = FLAGS.init_weights
-    if path and path.endswith((".pkl", ".pyth", ".pth")):
+    if not path or path.endswith(".weights.h5") or os.path.isdir(path):
+        return path  # None, a *.weights.h5 file or a run directory
+    if not os.path.exists(path):
+        path = zoo.weights_path(FLAGS.model, path)  # a weight tag
 
-        def load_zoo_checkpoint(model):
-            source = zoo.get_model(
-                FLAGS.model,
-                weights=path,
-                classes=FLAGS.num_classes,
-                input_shape=model.input_shape[1:],
-            )
-            model.set_weights(source.get_weights())
+    def load_checkpoint(model):
+        # A head for other classes than the checkpoint's stays initialised.
+        report = zoo.load_weights(model, path, skip_mismatched_head=True)
+        logging.info("Initial weights: %s", report)
 
-        return load_zoo_checkpoint
-    return path  # *.weights.h5, a run directory, or None
+    return load_checkpoint
 
 
 def train_dataset_fn(global_batch_size):
@@ -261,6 +298,19 @@ def make_config(num_replicas):
     )
 
 
+def class_names():
+    """Class names (or None); sets --num_classes from the label map."""
+    from nonlocal_tf import training
+
+    try:
+        names, FLAGS.num_classes = training.resolve_class_names(
+            FLAGS.label_map, FLAGS.train_records, FLAGS.num_classes
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    return names
+
+
 def main(argv):
     del argv
     # The strategy comes first: MultiWorkerMirroredStrategy must be created
@@ -268,6 +318,7 @@ def main(argv):
     from nonlocal_tf import training
 
     strategy = training.create_strategy(FLAGS.strategy)
+    names = class_names()
     config = make_config(strategy.num_replicas_in_sync)
     shape = (FLAGS.num_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
     result = training.train(
@@ -283,10 +334,10 @@ def main(argv):
         "Trained %d steps; weights %s", result.step, result.weights_path
     )
     if FLAGS.val_records and training.worker_info(strategy).is_chief:
-        evaluate_trained(result.weights_path)
+        evaluate_trained(result.weights_path, names)
 
 
-def evaluate_trained(weights_path):
+def evaluate_trained(weights_path, names):
     """Multi-view evaluation of the final weights on --val_records."""
     from nonlocal_tf import training
 
@@ -299,10 +350,16 @@ def evaluate_trained(weights_path):
         multi_label=FLAGS.multi_label,
         num_clips=FLAGS.num_test_clips,
         num_crops=FLAGS.num_test_crops,
+        class_names=names,
     )
     out = os.path.join(FLAGS.model_dir, "eval")
-    training.write_metrics_json(result, os.path.join(out, "metrics.json"))
+    training.write_metrics_json(
+        result,
+        os.path.join(out, "metrics.json"),
+        {"setup": {"weights": weights_path, "test_records": FLAGS.val_records}},
+    )
     training.write_per_class_csv(result, os.path.join(out, "per_class.csv"))
+    training.write_predictions_csv(result, os.path.join(out, "predictions.csv"))
     logging.info("Validation: %s", result.metrics)
 
 

@@ -1,4 +1,15 @@
-"""Inference throughput of zoo models (used by scripts/benchmark_model.py)."""
+"""Inference and training-step throughput of zoo models (plain Keras).
+
+Used by scripts/benchmark_model.py; runs on any Keras backend (the GPU
+machines have JAX and no TensorFlow).
+
+FLOPs: the zoo table's multiply-adds per clip (`model_zoo_table`, the
+paper's "GFLOPs") for an entry at its own input and full width, else those
+of the built model (`count_macs`). Achieved GFLOP/s counts 2 floating-point
+operations per multiply-add. A training step is taken as 3 forward passes
+(forward, gradient w.r.t. activations, gradient w.r.t. weights), the usual
+estimate; BN, ReLU, pooling, loss and optimizer update are not counted.
+"""
 
 import platform
 import time
@@ -10,69 +21,183 @@ from nonlocal_tf.models import count_macs
 
 from .api import get_entry
 from .api import get_model
+from .model_zoo_table import entry_complexity
+
+INFERENCE = "inference"
+TRAINING = "training"
+TRAINING_FLOPS_FACTOR = 3
 
 
-def benchmark_model(name, batch_size, *, iters=3, warmup=1, input_shape=None):
-    """Times `model.predict_on_batch` (the compiled predict step).
+def _macs(name, model, shape, width_per_group):
+    entry = get_entry(name)
+    if tuple(shape) == tuple(entry.input_shape) and width_per_group == 64:
+        return entry_complexity(name).macs, "zoo table"
+    return count_macs(model), "count_macs (built model)"
+
+
+def device_description():
+    """The backend's compute device, as far as Keras can say.
+
+    Example:
+        >>> device_description()
+        'jax: NVIDIA H100 80GB HBM3'
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"jax: {getattr(device, 'device_kind', device.platform)}"
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"torch: {torch.cuda.get_device_name(0)}"
+    return f"{backend}: CPU ({platform.processor() or platform.machine()})"
+
+
+def _timed(call, iters, warmup):
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _row(name, mode, batch_size, shape, width, macs, source, times, model):
+    seconds = float(np.median(times))
+    clips_per_s = batch_size / seconds
+    factor = TRAINING_FLOPS_FACTOR if mode == TRAINING else 1
+    return {
+        "model": get_entry(name).name,
+        "mode": mode,
+        "batch_size": batch_size,
+        "input_shape": list(shape),
+        "width_per_group": width,
+        "gmacs_per_clip": macs / 1e9,
+        "gmacs_source": source,
+        "flops_per_clip_factor": factor,
+        "median_s": seconds,
+        "times_s": times,
+        "clips_per_s": clips_per_s,
+        "achieved_gflops_per_s": 2 * factor * clips_per_s * macs / 1e9,
+        "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "backend": keras.backend.backend(),
+        "device": device_description(),
+        "machine": platform.machine(),
+    }
+
+
+def _inputs(batch_size, shape, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch_size, *shape)).astype("float32")
+    y = rng.integers(0, classes, size=(batch_size,)).astype("int32")
+    return x, y
+
+
+def benchmark_model(
+    name,
+    batch_size,
+    *,
+    iters=3,
+    warmup=1,
+    input_shape=None,
+    width_per_group=64,
+):
+    """Times inference, `model.predict_on_batch` (the compiled predict step).
 
     Args:
-        name: zoo model name or alias (built at full width, random weights).
+        name: zoo model name or alias (random weights).
         batch_size: clips per call.
         iters: timed calls; the median is reported.
-        warmup: untimed calls first (compilation, allocation).
+        warmup: untimed calls first (tracing, compilation, allocation).
         input_shape: clip shape; default the entry's `(T, 224, 224, 3)`.
+        width_per_group: 64 for the published width.
 
     Returns:
-        A dict with the timings, clips/s and achieved multiply-add rate.
+        A dict with the timings, clips/s and achieved GFLOP/s.
 
     Example:
         >>> row = benchmark_model("I3D_NLN_8x8_R50", batch_size=4)
         >>> print(format_table([row]))
     """
-    entry = get_entry(name)
-    shape = tuple(input_shape or entry.input_shape)
-    model = get_model(name, input_shape=shape)
-    macs = count_macs(model)
-    x = np.random.default_rng(0).normal(size=(batch_size, *shape))
-    x = x.astype("float32")
-    for _ in range(warmup):
-        model.predict_on_batch(x)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - start)
-    seconds = float(np.median(times))
-    clips_per_s = batch_size / seconds
-    return {
-        "model": entry.name,
-        "batch_size": batch_size,
-        "input_shape": list(shape),
-        "gmacs_per_clip": macs / 1e9,
-        "median_s": seconds,
-        "times_s": times,
-        "clips_per_s": clips_per_s,
-        "achieved_gmacs_per_s": clips_per_s * macs / 1e9,
-        "achieved_gflops_per_s": 2 * clips_per_s * macs / 1e9,
-        "backend": keras.backend.backend(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-    }
+    shape = tuple(input_shape or get_entry(name).input_shape)
+    model = get_model(name, input_shape=shape, width_per_group=width_per_group)
+    macs, source = _macs(name, model, shape, width_per_group)
+    x, _ = _inputs(batch_size, shape, 1)
+    times = _timed(lambda: model.predict_on_batch(x), iters, warmup)
+    return _row(
+        name, INFERENCE, batch_size, shape, width_per_group, macs, source,
+        times, model,
+    )  # fmt: skip
+
+
+def benchmark_training_step(
+    name,
+    batch_size=2,
+    *,
+    iters=3,
+    warmup=1,
+    input_shape=None,
+    width_per_group=64,
+):
+    """Times one optimizer step, `model.train_on_batch` (compiled).
+
+    The step is the zoo model in training mode (BN batch statistics,
+    dropout 0.5), sparse softmax cross-entropy, and SGD with Nesterov
+    momentum 0.9 (the paper's optimizer; its weight decay, an extra
+    element-wise term per weight, is left out).
+
+    Args:
+        name: zoo model name or alias (random weights).
+        batch_size: clips per step.
+        iters: timed steps; the median is reported.
+        warmup: untimed steps first (tracing, compilation, slot creation).
+        input_shape: clip shape; default the entry's `(T, 224, 224, 3)`.
+        width_per_group: 64 for the published width.
+
+    Returns:
+        A dict like `benchmark_model`'s, FLOPs counted as 3 forward passes.
+
+    Example:
+        >>> row = benchmark_training_step("I3D_NLN_8x8_R50", batch_size=2)
+    """
+    shape = tuple(input_shape or get_entry(name).input_shape)
+    model = get_model(name, input_shape=shape, width_per_group=width_per_group)
+    macs, source = _macs(name, model, shape, width_per_group)
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            learning_rate=1e-3, momentum=0.9, nesterov=True
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+    )
+    x, y = _inputs(batch_size, shape, model.output_shape[-1])
+    times = _timed(lambda: model.train_on_batch(x, y), iters, warmup)
+    return _row(
+        name, TRAINING, batch_size, shape, width_per_group, macs, source,
+        times, model,
+    )  # fmt: skip
 
 
 def format_table(rows):
-    """A fixed-width text table of `benchmark_model` results."""
+    """A fixed-width text table of benchmark rows."""
     header = (
-        f"{'model':34} {'batch':>5} {'GMACs/clip':>10} {'median s':>9} "
-        f"{'clips/s':>8} {'GFLOP/s':>8}"
+        f"{'model':30} {'mode':9} {'batch':>5} {'GFLOPs/clip':>11} "
+        f"{'median s':>9} {'clips/s':>8} {'GFLOP/s':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['model']:34} {r['batch_size']:>5} "
-            f"{r['gmacs_per_clip']:>10.2f} {r['median_s']:>9.3f} "
-            f"{r['clips_per_s']:>8.2f} "
-            f"{r['achieved_gflops_per_s']:>8.1f}"
+            f"{r['model']:30} {r['mode']:9} {r['batch_size']:>5} "
+            f"{r['gmacs_per_clip']:>11.3f} {r['median_s']:>9.3f} "
+            f"{r['clips_per_s']:>8.2f} {r['achieved_gflops_per_s']:>8.1f}"
         )
-    lines.append("GFLOP/s = 2 x multiply-adds per second.")
+    lines.append(
+        "GFLOPs/clip: forward multiply-adds (the zoo table's GFLOPs). "
+        "GFLOP/s: 2 x multiply-adds per second; a training step counts 3 "
+        "forward passes."
+    )
     return "\n".join(lines)

@@ -1,24 +1,17 @@
-"""Client-side clip preparation with PyAV: read, sample, resize, JPEG-encode.
+"""Client-side clips from video files: frame sampling, crop, JPEG encoding.
 
-Kept small on purpose: the client samples `num_frames` frames evenly over
-the whole video (one clip, one view). Multi-view prediction is
-`scripts/predict.py`'s job.
+Decoding and resizing are `nonlocal_tf.data.video_io`'s (PyAV, the same
+frame selection and swscale resizing as data preparation; no TensorFlow), so
+the REST client stays free of TensorFlow and Keras. Kept small on purpose:
+the client samples `num_frames` frames evenly over the whole video (one clip,
+one view). Multi-view prediction is `scripts/predict.py`'s job.
 """
 
 import fractions
 
 import numpy as np
 
-
-def _require_av():
-    try:
-        import av
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "Reading videos and encoding JPEG frames needs PyAV: "
-            "pip install 'nonlocal-tf[video]'"
-        ) from error
-    return av
+from nonlocal_tf.data import video_io
 
 
 def evenly_spaced_indices(total, num_frames):
@@ -34,84 +27,71 @@ def evenly_spaced_indices(total, num_frames):
     return np.round(np.linspace(0, total - 1, num_frames)).astype(np.int64)
 
 
-def read_video_frames(path, num_frames):
-    """Decodes `num_frames` RGB frames sampled evenly over a video file.
+def center_crop(frames, crop_size):
+    """The centre `crop_size` square of frames (T, H, W, 3).
 
-    The video is decoded twice (first to count its frames, which containers
-    often misreport, then to keep the chosen ones), so memory stays at
-    `num_frames` frames whatever the video's length.
+    Raises:
+        ValueError: a frame side is smaller than `crop_size`.
+
+    Example:
+
+    >>> center_crop(np.zeros((2, 32, 40, 3), np.uint8), 32).shape
+    (2, 32, 32, 3)
+    """
+    height, width = frames.shape[1:3]
+    if min(height, width) < crop_size:
+        raise ValueError(
+            f"Frames of {height} x {width} are smaller than the crop "
+            f"{crop_size}."
+        )
+    top = (height - crop_size) // 2
+    left = (width - crop_size) // 2
+    return frames[:, top : top + crop_size, left : left + crop_size]
+
+
+def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
+    """`num_frames` RGB frames sampled evenly over a video file.
+
+    The video is decoded twice by `video_io` (first to count its frames,
+    which containers often misreport, then to convert only the chosen
+    ones), so memory stays at `num_frames` frames whatever its length.
 
     Args:
         path: a video file PyAV (FFmpeg) can open.
-        num_frames: how many frames to return.
+        num_frames: how many frames to return (repeats when the video is
+            shorter).
+        short_side: resize so the short side is this many pixels (bilinear,
+            FFmpeg swscale, as data preparation); None keeps the size.
+        crop_size: then take the centre square of this side.
 
     Returns:
-        A uint8 array (num_frames, H, W, 3) at the video's resolution.
+        A uint8 array (num_frames, H, W, 3).
 
     Raises:
-        ValueError: the file has no video stream or no decodable frame.
+        nonlocal_tf.data.VideoDecodeError: the file cannot be decoded (its
+            message says why: missing, empty, not a video, truncated, ...).
 
     Example:
 
     ```python
-    frames = read_video_frames("video.mp4", num_frames=8)
+    clip = read_video_clip("video.mp4", 8, short_side=224, crop_size=224)
     ```
     """
-    av = _require_av()
-
-    def decoded(container):
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream.")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        return container.decode(stream)
-
-    with av.open(str(path)) as container:
-        total = sum(1 for _ in decoded(container))
-    if total == 0:
-        raise ValueError(f"{path}: no decodable video frame.")
-    indices = evenly_spaced_indices(total, num_frames)
-    wanted = {int(index) for index in indices}
-    kept = {}
-    with av.open(str(path)) as container:
-        for position, frame in enumerate(decoded(container)):
-            if position in wanted:
-                kept[position] = frame.to_ndarray(format="rgb24")
-    return np.stack([kept[int(index)] for index in indices])
-
-
-def resize_and_center_crop(frames, crop_size):
-    """Short side to `crop_size` (bilinear, FFmpeg swscale), centre crop.
-
-    Frames whose short side already equals `crop_size` are only cropped.
-
-    Args:
-        frames: uint8 array (T, H, W, 3).
-        crop_size: side of the square output frames.
-
-    Returns:
-        A uint8 array (T, crop_size, crop_size, 3).
-    """
-    av = _require_av()
-    frames = np.asarray(frames, dtype=np.uint8)
-    height, width = frames.shape[1:3]
-    scale = crop_size / min(height, width)
-    new_height = max(crop_size, round(height * scale))
-    new_width = max(crop_size, round(width * scale))
-    if (new_height, new_width) != (height, width):
-        frames = np.stack(
-            [
-                av.VideoFrame.from_ndarray(frame, format="rgb24")
-                .reformat(
-                    width=new_width, height=new_height, interpolation="BILINEAR"
-                )
-                .to_ndarray(format="rgb24")
-                for frame in frames
-            ]
+    count = video_io.count_frames(path)
+    indices = evenly_spaced_indices(count, num_frames)
+    distinct, positions = np.unique(indices, return_inverse=True)
+    video = video_io.decode_video(path, short_side=short_side, indices=distinct)
+    if not np.array_equal(video.indices, distinct):
+        raise video_io.VideoDecodeError(
+            path,
+            video_io.DECODE_ERROR,
+            f"decoding kept frames {video.indices.tolist()}, counting "
+            f"promised {distinct.tolist()}",
         )
-    top = (new_height - crop_size) // 2
-    left = (new_width - crop_size) // 2
-    return frames[:, top : top + crop_size, left : left + crop_size]
+    frames = video.frames[positions.reshape(-1)]
+    if crop_size:
+        frames = center_crop(frames, crop_size)
+    return frames
 
 
 def encode_jpeg(frames, quality=2):
@@ -127,10 +107,14 @@ def encode_jpeg(frames, quality=2):
     Example:
 
     ```python
-    jpegs = encode_jpeg(read_video_frames("video.mp4", 8))
+    jpegs = encode_jpeg(read_video_clip("video.mp4", 8))
     ```
     """
-    av = _require_av()
+    av = video_io.av  # None without PyAV
+    if av is None:
+        raise ImportError(
+            "Encoding JPEG frames needs PyAV: pip install 'nonlocal-tf[video]'"
+        )
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(

@@ -17,13 +17,17 @@ from nonlocal_tf.training.checkpointing import RunCheckpoint
 from nonlocal_tf.training.checkpointing import load_initial_weights
 from nonlocal_tf.training.config import TrainConfig
 from nonlocal_tf.training.evaluation import EvalResult
+from nonlocal_tf.training.evaluation import SavedModelClassifier
 from nonlocal_tf.training.evaluation import compute_results
 from nonlocal_tf.training.evaluation import evaluate
+from nonlocal_tf.training.evaluation import score_video
 from nonlocal_tf.training.evaluation import unpack_test_batch
 from nonlocal_tf.training.evaluation import write_metrics_json
 from nonlocal_tf.training.evaluation import write_per_class_csv
 from nonlocal_tf.training.evaluation import write_predictions_csv
 from nonlocal_tf.training.io_utils import count_records
+from nonlocal_tf.training.io_utils import label_map_beside
+from nonlocal_tf.training.io_utils import resolve_class_names
 from nonlocal_tf.training.losses import per_example_loss
 from nonlocal_tf.training.metrics import average_precision
 from nonlocal_tf.training.metrics import mean_average_precision
@@ -45,6 +49,7 @@ __all__ = [
     "EvalResult",
     "MomentumSGD",
     "RunCheckpoint",
+    "SavedModelClassifier",
     "StepSchedule",
     "TrainConfig",
     "TrainResult",
@@ -57,10 +62,13 @@ __all__ = [
     "count_records",
     "create_strategy",
     "evaluate",
+    "label_map_beside",
     "load_initial_weights",
     "mean_average_precision",
     "per_example_loss",
     "read_run_config",
+    "resolve_class_names",
+    "score_video",
     "top_k_accuracy",
     "train",
     "unpack_test_batch",

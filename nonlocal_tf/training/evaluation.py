@@ -243,6 +243,105 @@ def predict_views(predict_fn, views, view_batch_size=None):
     return scores.reshape(int(shape[0]), int(shape[1]), -1)
 
 
+def _predict_fn(model):
+    """A clips -> scores callable: a Keras model traced once, else `model`."""
+    if hasattr(model, "predict_on_batch"):
+
+        @tf.function(reduce_retracing=True)
+        def predict_fn(clips):
+            return model(clips, training=False)
+
+        return predict_fn
+    return model
+
+
+def score_video(
+    model, views, *, activation=None, ensemble="mean", view_batch_size=None
+):
+    """Video-level scores from all test views of one video.
+
+    The views go through the model (`view_batch_size` at a time), are
+    activated, and are averaged (`ensemble="mean"`, the paper's softmax
+    averaging) or max-pooled, as `evaluate` does per video.
+
+    Args:
+        model: A Keras model or a callable clips `(N, T, H, W, C)` ->
+            scores `(N, K)` (e.g. a `SavedModelClassifier`).
+        views: `(V, T, H, W, C)` normalised views, e.g. from
+            `nonlocal_tf.data.read_video_views`.
+        activation: None (the model outputs probabilities), `"softmax"` or
+            `"sigmoid"`.
+        ensemble: `"mean"` or `"max"` over the views.
+        view_batch_size: Views per model call; default all at once.
+
+    Returns:
+        `(video_scores (K,), view_scores (V, K))`, float64 NumPy arrays.
+
+    Example:
+        >>> views = data.read_video_views("clip.mp4", num_frames=8)
+        >>> scores, _ = score_video(model, views)
+        >>> np.argsort(-scores)[:5]
+    """
+    views = tf.convert_to_tensor(views)
+    if views.shape.rank != 5:
+        raise ValueError(
+            f"views must be (views, T, H, W, C); got shape {views.shape}"
+        )
+    scores = predict_views(_predict_fn(model), views[None], view_batch_size)
+    view_scores = _activate(scores[0].astype(np.float64), activation)
+    return aggregate_views(view_scores[None], ensemble)[0], view_scores
+
+
+class SavedModelClassifier:
+    """An exported SavedModel's `serving_default` as a clips -> probabilities
+    callable on *normalised* clips (the test pipeline's output).
+
+    The signature takes RGB in [0, 255] and normalises inside (design.md,
+    serving contract), so the clips are mapped back to [0, 255] first.
+    Label names the signature returns (`top_k_labels` with their indices)
+    are collected in `label_names` as calls go.
+
+    Args:
+        path: The SavedModel (version) directory.
+
+    Example:
+        >>> classifier = SavedModelClassifier("/models/nl/1")
+        >>> probabilities = classifier(views)  # (V, classes)
+    """
+
+    def __init__(self, path):
+        from nonlocal_tf.data import transforms
+
+        self.path = str(path)
+        loaded = tf.saved_model.load(self.path)
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._serving = loaded.signatures["serving_default"]
+        self.video_shape = self._serving.structured_input_signature[1][
+            "video"
+        ].shape
+        self._mean = transforms.MEAN_PIXEL
+        self._std = transforms.STD_PIXEL
+        self.label_names = {}
+
+    def __call__(self, clips):
+        clips = tf.convert_to_tensor(clips, tf.float32)
+        if not self.video_shape.is_compatible_with(clips.shape):
+            raise ValueError(
+                f"SavedModel {self.path} takes video clips "
+                f"{self.video_shape}; got clips of shape {clips.shape} (set "
+                "the frames and crop size to what it was exported with)"
+            )
+        outputs = self._serving(video=clips * self._std + self._mean)
+        if "top_k_labels" in outputs and "top_k_indices" in outputs:
+            for index, label in zip(
+                outputs["top_k_indices"].numpy().reshape(-1),
+                outputs["top_k_labels"].numpy().reshape(-1),
+                strict=True,
+            ):
+                self.label_names[int(index)] = _to_str(label)
+        return outputs["probabilities"]
+
+
 def evaluate(
     model,
     dataset,
@@ -288,14 +387,7 @@ def evaluate(
         >>> result = evaluate(model, test_dataset, num_clips=10, num_crops=3)
         >>> result.metrics["top1"], result.metrics["single_view_top1"]
     """
-    if hasattr(model, "predict_on_batch"):
-
-        @tf.function(reduce_retracing=True)
-        def predict_fn(clips):
-            return model(clips, training=False)
-
-    else:
-        predict_fn = model
+    predict_fn = _predict_fn(model)
     all_scores, all_labels, all_ids = [], [], []
     count = 0
     with tqdm(desc="evaluating", unit="video", disable=not progress) as bar:

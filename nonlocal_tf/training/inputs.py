@@ -52,11 +52,13 @@ def _checkpointable(dataset):
     except tf.errors.FailedPreconditionError as error:
         reason = str(error).split("graph:", 1)[-1].split("[Op:")[0].strip()
     logging.warning(
-        "The training input pipeline has stateful ops (%s): their random "
-        "state cannot be checkpointed, so a resumed run draws different "
-        "augmentations than an uninterrupted run (data order and position "
-        "are still restored). For an exact resume use stateless random ops "
-        "(tf.random.stateless_*, seeded from tf.data.Dataset.random).",
+        "The training input pipeline has stateful ops (%s); their state is "
+        "not saved with the iterator (data order and position are). If they "
+        "draw random numbers, a resumed run draws different augmentations "
+        "than an uninterrupted run; for an exact resume use stateless random "
+        "ops (tf.random.stateless_*, seeded from tf.data.Dataset.random), as "
+        "nonlocal_tf.data.build_dataset does (its py_function only counts "
+        "skipped records).",
         reason,
     )
     options = tf.data.Options()

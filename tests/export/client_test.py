@@ -319,20 +319,22 @@ def test_script_reports_server_errors(exported, rest_server, tmp_path):
     assert "HTTP 404" in completed.stderr
 
 
-def test_client_resize_and_crop_follows_the_short_side():
+def test_client_clip_resizes_the_short_side_and_crops(video_file):
     from nonlocal_tf.export import clip_io
 
-    # Smooth frames 64x80: halving is close to the 2x2 block mean.
-    rows = np.linspace(0, 200, 64)[:, None, None]
-    cols = np.linspace(0, 50, 80)[None, :, None]
-    frames = np.broadcast_to(rows + cols, (2, 64, 80, 3)).astype(np.uint8)
-    cropped = clip_io.resize_and_center_crop(frames, 32)
-    assert cropped.shape == (2, 32, 32, 3)
-    blocks = frames.reshape(2, 32, 2, 40, 2, 3).mean(axis=(2, 4))[:, :, 4:36]
-    assert np.abs(cropped - blocks).max() <= 3
+    # 4 of the 10 frames (0, 3, 6, 9); 32x40 halved to 16x20 is close to the
+    # 2x2 block mean of the smooth frames; the centre crop keeps columns 2..17.
+    clip = clip_io.read_video_clip(video_file, 4, short_side=16, crop_size=16)
+    assert clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8
+    frames = _decoded_video(video_file)[[0, 3, 6, 9]].astype(float)
+    blocks = frames.reshape(4, 16, 2, 20, 2, 3).mean(axis=(2, 4))[:, :, 2:18]
+    assert np.abs(clip - blocks).max() <= 4
     np.testing.assert_array_equal(
         clip_io.evenly_spaced_indices(10, 4), [0, 3, 6, 9]
     )
+    # More frames than the video has: neighbours repeat, in order.
+    long = clip_io.read_video_clip(video_file, 19)
+    np.testing.assert_array_equal(long[::2], _decoded_video(video_file))
 
 
 def test_rest_client_needs_no_tensorflow():
