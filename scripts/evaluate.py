@@ -23,6 +23,7 @@ to the label_map.json beside the records.
 import json
 import os
 
+import script_utils
 from absl import app
 from absl import flags
 from absl import logging
@@ -111,19 +112,7 @@ def zoo_model(zoo):
         input_shape=(FLAGS.num_frames, size, size, 3),
         width_per_group=FLAGS.width_per_group,
     )
-    weights = FLAGS.weights
-    if not weights:
-        logging.warning("No --weights: the model is randomly initialised.")
-    elif weights.endswith(".weights.h5") or os.path.isdir(weights):
-        from nonlocal_tf import training
-
-        # A run directory: its final weights, else its latest checkpoint.
-        training.load_initial_weights(model, weights)
-    else:
-        path = weights
-        if not os.path.exists(path):
-            path = zoo.weights_path(FLAGS.model, weights)  # a weight tag
-        logging.info("%s", zoo.load_weights(model, path))
+    script_utils.load_model_weights(model, FLAGS.model, FLAGS.weights)
     return model
 
 

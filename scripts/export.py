@@ -17,6 +17,7 @@ Examples:
         --labels=records/label_map.json --export_dir=/models --name=c2d_nl
 """
 
+import script_utils
 from absl import app
 from absl import flags
 from absl import logging
@@ -86,7 +87,6 @@ def _zoo_model(label_names):
     Its clip length is --num_frames (default the entry's); height and width
     stay dynamic, so `serving_default` takes any crop size.
     """
-    import os
 
     from nonlocal_tf import zoo
 
@@ -101,18 +101,7 @@ def _zoo_model(label_names):
         input_shape=(FLAGS.num_frames or entry.frames, None, None, 3),
         width_per_group=FLAGS.width_per_group,
     )
-    weights = FLAGS.weights
-    if not weights:
-        logging.warning("No --weights: exporting a randomly initialised model.")
-    elif weights.endswith(".weights.h5") or os.path.isdir(weights):
-        from nonlocal_tf import training
-
-        training.load_initial_weights(model, weights)
-    else:
-        path = weights
-        if not os.path.exists(path):
-            path = zoo.weights_path(FLAGS.model, weights)
-        logging.info("%s", zoo.load_weights(model, path))
+    script_utils.load_model_weights(model, FLAGS.model, FLAGS.weights)
     return model, entry
 
 

@@ -26,9 +26,9 @@ block names. Default query: the centre of the block's input grid.
 
 import os
 
+import script_utils
 from absl import app
 from absl import flags
-from absl import logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.")
@@ -92,18 +92,7 @@ def load_model(num_frames, size):
         input_shape=(num_frames, size, size, 3),
         width_per_group=FLAGS.width_per_group,
     )
-    weights = FLAGS.weights
-    if not weights:
-        logging.warning("No --weights: the model is randomly initialised.")
-    elif weights.endswith(".weights.h5") or os.path.isdir(weights):
-        from nonlocal_tf import training
-
-        training.load_initial_weights(model, weights)
-    else:
-        path = weights
-        if not os.path.exists(path):
-            path = zoo.weights_path(FLAGS.model, weights)
-        logging.info("%s", zoo.load_weights(model, path))
+    script_utils.load_model_weights(model, FLAGS.model, FLAGS.weights)
     return model
 
 
