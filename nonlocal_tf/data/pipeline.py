@@ -589,6 +589,11 @@ def build_dataset(
 
     data_options = tf.data.Options()
     data_options.deterministic = True
+    # The only external state is the skipped-record counter's py_function,
+    # which draws nothing: iterator checkpoints may leave it out.
+    data_options.experimental_external_state_policy = (
+        tf.data.experimental.ExternalStatePolicy.IGNORE
+    )
     if input_context is not None:
         data_options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.OFF

@@ -41,8 +41,15 @@ def _check_element_spec(spec, per_replica_batch):
 
 
 def _checkpointable(dataset):
-    """`dataset`, made savable when stateful ops in it would block that."""
+    """`dataset`, made savable when stateful ops in it would block that.
+
+    A dataset whose options already say `IGNORE` has been declared safe to
+    checkpoint without its external state by whoever built it (as
+    `build_dataset` does), so it is not warned about.
+    """
     policy = tf.data.experimental.ExternalStatePolicy
+    if dataset.options().experimental_external_state_policy == policy.IGNORE:
+        return dataset, True
     try:
         # Serialising the graph is the check iterator saving does first.
         dataset._as_serialized_graph(external_state_policy=policy.FAIL)
