@@ -19,8 +19,11 @@ $(VENV)/.installed: setup.py pyproject.toml
 
 install: $(VENV)/.installed
 
+# Extra demo flags: make demo DEMO_ARGS=--compare_baseline
+DEMO_ARGS ?=
+
 demo: $(VENV)/.installed
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
