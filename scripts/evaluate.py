@@ -30,26 +30,12 @@ from absl import logging
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("model", None, "Zoo model name.")
-flags.DEFINE_string(
-    "weights",
-    None,
-    "For --model: a zoo weights name or checkpoint (.pkl/.pyth), a "
-    "*.weights.h5 file, or a training run's model_dir.",
+script_utils.define_zoo_model_flags(
+    "Number of classes; default: the size of the label map."
 )
 flags.DEFINE_string("saved_model", None, "SavedModel directory instead.")
 flags.DEFINE_string("keras_model", None, "A .keras model file instead.")
 flags.DEFINE_string("test_records", None, "Test TFRecord file pattern.")
-flags.DEFINE_integer(
-    "num_classes",
-    None,
-    "Number of classes; default: the size of the label map.",
-)
-flags.DEFINE_integer(
-    "width_per_group",
-    64,
-    "For --model: res2 bottleneck width (64: the published models).",
-)
 flags.DEFINE_boolean("multi_label", False, "Multi-hot labels: report mAP.")
 flags.DEFINE_integer("num_frames", 32, "Frames per clip (T).")
 flags.DEFINE_integer("sampling_rate", 2, "Frame stride within a clip.")
@@ -117,21 +103,8 @@ def zoo_model(zoo):
 
 
 def test_dataset():
-    from nonlocal_tf import data
-
-    return data.build_dataset(
-        FLAGS.test_records,
-        mode="test",
-        num_frames=FLAGS.num_frames,
-        sampling_rate=FLAGS.sampling_rate,
-        test_crop_size=FLAGS.test_crop_size,
-        num_test_clips=FLAGS.num_test_clips,
-        num_test_crops=FLAGS.num_test_crops,
-        num_classes=FLAGS.num_classes,
-        multi_label=FLAGS.multi_label,
-        batch_size=FLAGS.batch_size,
-        shuffle=False,
-        repeat=False,
+    return script_utils.multi_view_dataset(
+        FLAGS.test_records, FLAGS, FLAGS.batch_size
     )
 
 

@@ -27,23 +27,9 @@ from nonlocal_tf.export import saved_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("keras_model", None, "A .keras model file.")
-flags.DEFINE_string("model", None, "A model zoo name (nonlocal_tf.zoo).")
-flags.DEFINE_string(
-    "weights",
-    None,
-    "Weights for --model: a training run's model_dir, a *.weights.h5 file, "
-    "a zoo checkpoint (.pkl/.pyth) or a zoo weight tag (e.g. kinetics400).",
-)
-flags.DEFINE_integer(
-    "width_per_group",
-    64,
-    "For --model: res2 bottleneck width (64: the published models).",
-)
-flags.DEFINE_integer(
-    "num_classes",
-    None,
+script_utils.define_zoo_model_flags(
     "For --model: classes of the head; default the number of --labels, "
-    "else the zoo entry's.",
+    "else the zoo entry's."
 )
 flags.DEFINE_string(
     "labels",

@@ -28,23 +28,9 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.")
-flags.DEFINE_string("model", None, "Zoo model name.")
-flags.DEFINE_string(
-    "weights",
-    None,
-    "For --model: a training run's model_dir, a *.weights.h5 file, a zoo "
-    "checkpoint (.pkl/.pyth) or a zoo weight tag (e.g. kinetics400).",
-)
-flags.DEFINE_integer(
-    "width_per_group",
-    64,
-    "For --model: res2 bottleneck width (64: the published models).",
-)
-flags.DEFINE_integer(
-    "num_classes",
-    None,
+script_utils.define_zoo_model_flags(
     "For --model: classes of the head; default the label map's size, else "
-    "the zoo entry's.",
+    "the zoo entry's."
 )
 flags.DEFINE_string("saved_model", None, "An exported SavedModel directory.")
 flags.DEFINE_string(

@@ -29,6 +29,7 @@ chief ends with a multi-view evaluation written to `<model_dir>/eval/`
 import os
 import sys
 
+import script_utils
 from absl import app
 from absl import flags
 from absl import logging
@@ -205,22 +206,7 @@ def train_dataset_fn(global_batch_size):
 
 def val_dataset():
     """The multi-view test pipeline over --val_records."""
-    from nonlocal_tf import data
-
-    return data.build_dataset(
-        FLAGS.val_records,
-        mode="test",
-        num_frames=FLAGS.num_frames,
-        sampling_rate=FLAGS.sampling_rate,
-        test_crop_size=FLAGS.test_crop_size,
-        num_test_clips=FLAGS.num_test_clips,
-        num_test_crops=FLAGS.num_test_crops,
-        num_classes=FLAGS.num_classes,
-        multi_label=FLAGS.multi_label,
-        batch_size=1,
-        shuffle=False,
-        repeat=False,
-    )
+    return script_utils.multi_view_dataset(FLAGS.val_records, FLAGS, 1)
 
 
 def _steps_per_epoch(global_batch_size):

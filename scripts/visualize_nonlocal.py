@@ -33,20 +33,8 @@ from absl import flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.")
 flags.DEFINE_string("output", None, "The PNG to write.")
-flags.DEFINE_string("model", None, "Zoo model name.")
-flags.DEFINE_string(
-    "weights",
-    None,
-    "For --model: a training run's model_dir, a *.weights.h5 file, a zoo "
-    "checkpoint (.pkl/.pyth) or a zoo weight tag (e.g. kinetics400).",
-)
-flags.DEFINE_integer(
-    "width_per_group",
-    64,
-    "For --model: res2 bottleneck width (64: the published models).",
-)
-flags.DEFINE_integer(
-    "num_classes", None, "For --model: classes of the head (default 400)."
+script_utils.define_zoo_model_flags(
+    "For --model: classes of the head (default 400)."
 )
 flags.DEFINE_string("keras_model", None, "A .keras model file instead.")
 flags.DEFINE_string(
