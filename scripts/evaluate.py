@@ -108,24 +108,11 @@ def test_dataset():
     )
 
 
-def class_names():
-    """Class names (or None); sets --num_classes from the label map."""
-    from nonlocal_tf import training
-
-    try:
-        names, FLAGS.num_classes = training.resolve_class_names(
-            FLAGS.label_map, FLAGS.test_records, FLAGS.num_classes
-        )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
-    return names
-
-
 def main(argv):
     del argv
     from nonlocal_tf import training
 
-    names = class_names()
+    names = script_utils.class_names(FLAGS, FLAGS.test_records)
     result = training.evaluate(
         load_model(),
         test_dataset(),

@@ -102,3 +102,25 @@ def multi_view_dataset(pattern, flag_values, batch_size):
         shuffle=False,
         repeat=False,
     )
+
+
+def class_names(flag_values, records):
+    """Class names (or None) from --label_map or the one beside `records`.
+
+    Also sets `flag_values.num_classes` to their count when it was unset;
+    a disagreement between the two is a `UsageError`.
+
+    Example:
+        >>> names = class_names(FLAGS, FLAGS.test_records)
+    """
+    from absl import app
+
+    from nonlocal_tf import training
+
+    try:
+        names, flag_values.num_classes = training.resolve_class_names(
+            flag_values.label_map, records, flag_values.num_classes
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    return names

@@ -284,19 +284,6 @@ def make_config(num_replicas):
     )
 
 
-def class_names():
-    """Class names (or None); sets --num_classes from the label map."""
-    from nonlocal_tf import training
-
-    try:
-        names, FLAGS.num_classes = training.resolve_class_names(
-            FLAGS.label_map, FLAGS.train_records, FLAGS.num_classes
-        )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
-    return names
-
-
 def main(argv):
     del argv
     # The strategy comes first: MultiWorkerMirroredStrategy must be created
@@ -304,7 +291,7 @@ def main(argv):
     from nonlocal_tf import training
 
     strategy = training.create_strategy(FLAGS.strategy)
-    names = class_names()
+    names = script_utils.class_names(FLAGS, FLAGS.train_records)
     config = make_config(strategy.num_replicas_in_sync)
     shape = (FLAGS.num_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
     result = training.train(

@@ -11,9 +11,11 @@ import keras
 from keras import ops
 
 
-def _linear_warmup(step, warmup_steps, start, target):
+def _with_linear_warmup(step, rate, warmup_steps, start, target):
+    """`rate`, replaced before `warmup_steps` by a ramp from start to target."""
     fraction = ops.divide(step, float(max(warmup_steps, 1)))
-    return ops.add(start, ops.multiply(ops.subtract(target, start), fraction))
+    warm = ops.add(start, ops.multiply(ops.subtract(target, start), fraction))
+    return ops.where(ops.less(step, float(warmup_steps)), warm, rate)
 
 
 @keras.saving.register_keras_serializable(package="nonlocal_tf")
@@ -82,15 +84,12 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         rate = self._decayed(step)
         if self.warmup_steps:
-            target = self._decayed(float(self.warmup_steps))
-            warm = _linear_warmup(
+            rate = _with_linear_warmup(
                 step,
+                rate,
                 self.warmup_steps,
                 self.warmup_start_learning_rate,
-                target,
-            )
-            rate = ops.where(
-                ops.less(step, float(self.warmup_steps)), warm, rate
+                self._decayed(float(self.warmup_steps)),
             )
         return rate
 
@@ -165,14 +164,12 @@ class WarmupCosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
             ),
         )
         if self.warmup_steps:
-            warm = _linear_warmup(
+            rate = _with_linear_warmup(
                 step,
+                rate,
                 self.warmup_steps,
                 self.warmup_start_learning_rate,
                 self.base_learning_rate,
-            )
-            rate = ops.where(
-                ops.less(step, float(self.warmup_steps)), warm, rate
             )
         return rate
 
