@@ -22,7 +22,6 @@ Variables are checkpointed by their position in `model.variables` /
 also continues the dropout random stream.
 """
 
-import json
 import os
 
 import keras
@@ -30,10 +29,9 @@ import tensorflow as tf
 from absl import logging
 
 from nonlocal_tf import fileio
-
-CHECKPOINT_SUBDIR = "checkpoints"
-FINAL_WEIGHTS = "final.weights.h5"
-MODEL_CONFIG = "model.json"
+from nonlocal_tf.run_files import CHECKPOINT_SUBDIR
+from nonlocal_tf.run_files import FINAL_WEIGHTS
+from nonlocal_tf.run_files import MODEL_CONFIG
 
 
 def _variables_checkpoint(variables):
@@ -217,25 +215,6 @@ def save_model_config(model, model_dir):
     """
     config = keras.saving.serialize_keras_object(model)
     fileio.atomic_write_json(os.path.join(model_dir, MODEL_CONFIG), config)
-
-
-def read_model_config(model_dir):
-    """The (untrained) model described by `model_dir/model.json`.
-
-    The model's classes must be registered (import `nonlocal_tf.models`).
-
-    Raises:
-        FileNotFoundError: there is no `model.json`.
-    """
-    path = os.path.join(model_dir, MODEL_CONFIG)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"{model_dir} has no {MODEL_CONFIG} (not a directory written by "
-            "nonlocal_tf.training.train)"
-        )
-    with tf.io.gfile.GFile(path) as f:
-        config = json.load(f)
-    return keras.saving.deserialize_keras_object(config, safe_mode=True)
 
 
 def save_final_weights(model, model_dir):

@@ -123,7 +123,7 @@ def test_script_writes_the_figure(setup, tmp_path):
         f"--weights={setup['weights']}",
         f"--num_frames={NUM_FRAMES}",
         f"--sampling_rate={RATE}",
-        f"--crop_size={CROP}",
+        f"--test_crop_size={CROP}",
         "--short_side=0",
         f"--block={BLOCK}",
         "--query=1,2,3",
