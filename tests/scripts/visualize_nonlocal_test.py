@@ -46,6 +46,7 @@ def setup(tmp_path_factory):
         ClipSpec(
             num_frames=NUM_FRAMES,
             sampling_rate=RATE,
+            temporal_sampling="pyslowfast",  # the PySlowFast entry's own
             test_crop_size=CROP,
             num_test_clips=1,
             num_test_crops=1,
