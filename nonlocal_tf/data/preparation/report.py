@@ -79,6 +79,49 @@ class PrepareResult:
             f"{self.num_skipped}" + (f": {reasons}" if reasons else "")
         )
 
+    def metrics_summary(self):
+        """The engine's counters of this run as one line (Beam only).
+
+        They cover the shards this run wrote (a resumed run's earlier shards
+        are in `summary` only).
+        """
+        if self.engine_metrics is None:
+            return None
+        return metrics_line(self.engine_metrics)
+
+
+# Beam counter names (namespace `METRICS_NAMESPACE`).
+METRICS_NAMESPACE = "nonlocal_tf.prepare"
+WRITTEN = "videos_written"
+FRAMES = "frames"
+MILLISECONDS = "milliseconds_of_video"
+SHARDS = "shards_written"
+SKIPPED_PREFIX = "skipped_"
+
+
+def metrics_line(metrics):
+    """The engine's counters, in the words of `PrepareResult.summary`.
+
+    Example:
+        >>> metrics_line({"videos_written": 2, "frames": 50,
+        ...               "milliseconds_of_video": 2000,
+        ...               "shards_written": 1, "skipped_missing": 1})
+        'written 2 videos (2.0 s, 50 frames) in 1 shards; skipped 1: missing 1'
+    """
+    skipped = {
+        name[len(SKIPPED_PREFIX) :]: value
+        for name, value in sorted(metrics.items())
+        if name.startswith(SKIPPED_PREFIX) and value
+    }
+    reasons = ", ".join(f"{k} {v}" for k, v in skipped.items())
+    return (
+        f"written {metrics.get(WRITTEN, 0)} videos "
+        f"({metrics.get(MILLISECONDS, 0) / 1000:.1f} s, "
+        f"{metrics.get(FRAMES, 0)} frames) in {metrics.get(SHARDS, 0)} "
+        f"shards; skipped {sum(skipped.values())}"
+        + (f": {reasons}" if reasons else "")
+    )
+
 
 def report_path(output_dir, split):
     """`<output_dir>/<split>_report.json`."""
