@@ -78,6 +78,13 @@ flags.DEFINE_integer("sampling_rate", 2, "Frame stride within a clip.")
 flags.DEFINE_integer("crop_size", 224, "Training crop size.")
 flags.DEFINE_list("jitter_scales", ["256", "320"], "Short-side scale range.")
 flags.DEFINE_boolean("multi_label", False, "Multi-hot labels (Charades).")
+flags.DEFINE_string(
+    "data_service",
+    None,
+    "grpc://host:port of a tf.data service dispatcher "
+    "(scripts/data_service.py): the training input is decoded and "
+    "augmented on its workers (no data position in checkpoints).",
+)
 flags.DEFINE_integer("test_crop_size", 256, "Evaluation crop size.")
 flags.DEFINE_integer("num_test_clips", 10, "Evaluation clips per video.")
 flags.DEFINE_integer("num_test_crops", 3, "Evaluation crops per clip.")
@@ -294,12 +301,19 @@ def main(argv):
     names = script_utils.class_names(FLAGS, FLAGS.train_records)
     config = make_config(strategy.num_replicas_in_sync)
     shape = (FLAGS.num_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
+    dataset_fn = train_dataset_fn(
+        FLAGS.batch_size_per_replica * strategy.num_replicas_in_sync
+    )
+    if FLAGS.data_service:
+        from nonlocal_tf.training import data_service
+
+        dataset_fn = data_service.service_dataset_fn(
+            dataset_fn, FLAGS.data_service
+        )
     result = training.train(
         config,
         lambda: build_model(shape),
-        train_dataset_fn(
-            FLAGS.batch_size_per_replica * strategy.num_replicas_in_sync
-        ),
+        dataset_fn,
         strategy=strategy,
         initial_weights=initial_weights(),
     )
