@@ -14,10 +14,18 @@ Example:
 
 from nonlocal_tf.version import __version__
 
-__all__ = ["NonLocalBlock", "insert_nonlocal", "__version__"]
+__all__ = [
+    "ClipSpec",
+    "NonLocalBlock",
+    "VideoClassifier",
+    "insert_nonlocal",
+    "__version__",
+]
 
 _LAZY = {
+    "ClipSpec": "nonlocal_tf.clip_spec",
     "NonLocalBlock": "nonlocal_tf.layers",
+    "VideoClassifier": "nonlocal_tf.models",
     "insert_nonlocal": "nonlocal_tf.models",
 }
 

@@ -39,7 +39,7 @@ def main(argv):
             FLAGS.checkpoint,
             FLAGS.output,
             width_per_group=FLAGS.width_per_group,
-            classes=FLAGS.classes,
+            num_classes=FLAGS.classes,
         )
     except zoo.CheckpointMismatchError as e:
         print(e)

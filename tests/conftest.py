@@ -1,4 +1,4 @@
-"""Shared pytest set-up: quiet TensorFlow logs, fixed seeds, fixture paths."""
+"""Shared pytest set-up: quiet TensorFlow logs, fixed seeds."""
 
 import os
 import pathlib
@@ -8,24 +8,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The reference fixtures live beside the checkout (../shared/fixtures); a
-# worktree or a clone elsewhere falls back to the project's shared folder.
-_FIXTURE_CANDIDATES = (
-    REPO_ROOT.parent / "shared" / "fixtures",
-    REPO_ROOT / "shared" / "fixtures",
-    pathlib.Path("/work/shared/fixtures"),
-)
-
-
-def _fixtures_dir():
-    for candidate in _FIXTURE_CANDIDATES:
-        if (candidate / "pyslowfast").is_dir():
-            return candidate
-    return _FIXTURE_CANDIDATES[0]
-
-
-def pytest_configure(config):
-    os.environ.setdefault("NONLOCAL_TF_FIXTURES", str(_fixtures_dir()))
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@ Example:
 from .api import get_entry
 from .api import get_model
 from .api import list_models
+from .api import load_model
+from .api import rebuild
 from .api import register
 from .api import weights_path
 from .checkpoints import Checkpoint
@@ -20,7 +22,6 @@ from .inflation import InflationReport
 from .inflation import inflate_2d_weights
 from .loading import CheckpointMismatchError
 from .loading import LoadReport
-from .loading import load_checkpoint
 from .loading import load_weights
 from .registry import Accuracy
 from .registry import ModelEntry
@@ -40,9 +41,10 @@ __all__ = [
     "get_model",
     "inflate_2d_weights",
     "list_models",
-    "load_checkpoint",
+    "load_model",
     "load_weights",
     "read_checkpoint",
+    "rebuild",
     "register",
     "weights_path",
 ]

@@ -35,7 +35,7 @@ def save_weights_atomic(model, output):
 
 
 def convert_checkpoint(
-    name, checkpoint, output, *, width_per_group=64, classes=None
+    name, checkpoint, output, *, width_per_group=64, num_classes=None
 ):
     """Loads a Caffe2/PySlowFast checkpoint into a zoo model and saves it.
 
@@ -45,7 +45,7 @@ def convert_checkpoint(
         output: destination `.weights.h5`; written atomically.
         width_per_group: width of the checkpoint's network (64 for the
             published ones).
-        classes: class count of the checkpoint's head; default: read from
+        num_classes: class count of the checkpoint's head; default: read from
             the checkpoint's `pred_w`, else the entry's.
 
     Returns:
@@ -58,13 +58,13 @@ def convert_checkpoint(
         ...     "i3d_nl5_r50_8x8.weights.h5")
     """
     ckpt = checkpoints.read_checkpoint(checkpoint)
-    if classes is None and "pred_w" in ckpt.tensors:
-        classes = int(ckpt.tensors["pred_w"].shape[0])
+    if num_classes is None and "pred_w" in ckpt.tensors:
+        num_classes = int(ckpt.tensors["pred_w"].shape[0])
     model = api.get_model(
         name,
         weights=None,
         input_shape=(None, None, None, 3),
-        classes=classes,
+        num_classes=num_classes,
         width_per_group=width_per_group,
     )
     report = loading.load_checkpoint(model, ckpt)

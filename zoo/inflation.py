@@ -245,7 +245,7 @@ def inflate_2d_weights(model, source, *, strict=True):
     """Initialises a zoo model from a 2D ImageNet ResNet-50/101.
 
     Args:
-        model: a C2D/I3D model of the zoo (`get_model`/`VideoResNet`) of the
+        model: a C2D/I3D model of the zoo (`get_model`/`VideoClassifier`) of the
             same depth as the source.
         source: a Caffe2 ImageNet `.pkl` (2D blobs `conv1_w (64, 3, 7, 7)`,
             `res2_0_branch2a_w`, ..., the names of paper_spec §5.2), a

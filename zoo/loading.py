@@ -1,9 +1,17 @@
-"""Strict loading of Caffe2 / PySlowFast / Keras checkpoints into zoo models."""
+"""Strict loading of weights into zoo models: the one way to load weights.
+
+`load_weights(model, source)` takes every source a user has: Caffe2 /
+PySlowFast checkpoints, Keras weights, a training run's directory, a zoo
+weight tag. `model_from_run` rebuilds the model a run trained.
+"""
 
 import dataclasses
+import hashlib
+import os
 
 import keras
 import numpy as np
+from absl import logging
 
 from . import caffe2_names
 from . import checkpoints
@@ -125,8 +133,8 @@ def match_checkpoint(model, checkpoint, *, skip_mismatched_head=False):
                 (
                     label(name),
                     f"checkpoint head has {head_classes} classes, the model "
-                    f"was built with classes={model_classes}; the head keeps "
-                    "its initialisation",
+                    f"was built with num_classes={model_classes}; the head "
+                    "keeps its initialisation",
                 )
             )
             skipped.add(name)
@@ -182,31 +190,118 @@ def load_checkpoint(model, checkpoint, *, skip_mismatched_head=False):
     return report
 
 
-def load_weights(model, path, *, skip_mismatched_head=False):
-    """Loads any supported checkpoint file into a zoo model, strictly.
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_file_hash(path):
+    """Checks a local file against the `file_hash` of the zoo source it names.
+
+    A file whose name is a registered `WeightSource.file_name` with a sha256
+    `file_hash` must have that hash; other files are not checked.
+
+    Raises:
+        ValueError: the hash differs (a damaged or different file).
+
+    Example:
+        >>> check_file_hash("/weights/I3D_NLN_8x8_R50.pkl")
+    """
+    from .api import REGISTRY
+
+    name = os.path.basename(path)
+    for entry in REGISTRY.entries():
+        for source in entry.weights.values():
+            if source.file_name != name or not source.file_hash:
+                continue
+            actual = _sha256(path)
+            if actual != source.file_hash.lower():
+                raise ValueError(
+                    f"{path}: sha256 {actual} differs from the {entry.name} "
+                    f"weights' {source.file_hash} (a damaged or different "
+                    f"file; fetch it again from {source.url})"
+                )
+            return True
+    return False
+
+
+def _resolve_source(model, source, entry):
+    """(kind, path): a run directory, a file, or a zoo weight tag's file."""
+    from . import api
+
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        return "run", source
+    if os.path.isfile(source):
+        return "file", source
+    if entry is None and model.name in api.REGISTRY:
+        entry = api.get_entry(model.name)
+    if entry is not None and source in entry.weights:
+        return "file", api.weights_path(entry.name, source)
+    hint = ""
+    if entry is not None:
+        tags = sorted(entry.weights)
+        hint = (
+            f", and not a weight tag of {entry.name} ({', '.join(tags)})"
+            if tags
+            else f" ({entry.name} has no published weights)"
+        )
+    raise FileNotFoundError(
+        f"weights {source!r}: no such file or run directory{hint}"
+    )
+
+
+def load_weights(model, source, *, entry=None, skip_mismatched_head=False):
+    """Loads weights into a zoo model, strictly, from any supported source.
 
     Args:
         model: a model built by `nonlocal_tf.zoo.get_model` or
-            `nonlocal_tf.models.VideoResNet`.
-        path: a Keras `.weights.h5`, a Caffe2 `.pkl` (`{"blobs": ...}` or
-            flat), a PySlowFast `.pkl`/`.pyth`, or an `.npz` of a PySlowFast
-            state_dict. The format is detected from the content.
+            `nonlocal_tf.models.VideoClassifier`.
+        source: a Keras `.weights.h5`, a Caffe2 `.pkl` (`{"blobs": ...}` or
+            flat), a PySlowFast `.pkl`/`.pyth`, an `.npz` of a PySlowFast
+            state_dict (the format is detected from the content), a training
+            run's directory (its `final.weights.h5`, else its latest
+            checkpoint), or a weight tag of the model's zoo entry (e.g.
+            "kinetics400", downloaded once). A file named like a zoo weight
+            source with a `file_hash` is checked first.
+        entry: the zoo entry for weight tags; default the model's name.
         skip_mismatched_head: leave `pred` at its initialisation when the
             checkpoint's class count differs from the model's (instead of
             failing).
 
     Returns:
-        A `LoadReport`.
+        A `LoadReport` (also logged).
 
     Raises:
         CheckpointMismatchError: missing, unexpected or mismatched tensors
             (each named in the message); no weight is changed.
+        FileNotFoundError: `source` is no file, directory or tag.
 
     Example:
         >>> model = get_model("i3d_nl5_r50_8x8")
         >>> print(load_weights(model, "i3d_nonlocal_8x8_IN_pretrain_400k.pkl"))
     """
-    path = str(path)
+    kind, path = _resolve_source(model, source, entry)
+    if kind == "run":
+        from nonlocal_tf.training import checkpointing
+
+        report = LoadReport(
+            source=checkpointing.load_run_weights(model, path), format="run"
+        )
+        report.loaded = [w.path for w in model.weights]
+    else:
+        check_file_hash(path)
+        report = _load_file(model, path, skip_mismatched_head)
+    for tensor, reason in report.skipped:
+        logging.warning("%s: skipped %s: %s", model.name, tensor, reason)
+    logging.info("%s: %s", model.name, report.summary())
+    return report
+
+
+def _load_file(model, path, skip_mismatched_head):
     fmt = checkpoints.detect_format(path)
     if fmt == "keras_h5":
         # Keras assigns layer by layer before it reports a mismatch: keep a
@@ -228,3 +323,18 @@ def load_weights(model, path, *, skip_mismatched_head=False):
     return load_checkpoint(
         model, checkpoint, skip_mismatched_head=skip_mismatched_head
     )
+
+
+def model_from_run(run_dir):
+    """The (untrained) model a training run built, from its `model.json`.
+
+    Raises:
+        FileNotFoundError: the directory has no `model.json` (not a run of
+            `nonlocal_tf.training.train`, or one from before model configs).
+
+    Example:
+        >>> model = model_from_run("runs/c2d_nl")
+    """
+    from nonlocal_tf.training import checkpointing
+
+    return checkpointing.read_model_config(run_dir)

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from nonlocal_tf.models import VideoResNet
+from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import model_complexity
 
 from .api import REGISTRY
@@ -22,9 +22,15 @@ model = zoo.get_model("i3d_nl5_r50_8x8", weights="kinetics400")  # downloads
 model = zoo.get_model("I3D_NLN_8x8_R50", weights="/path/I3D_NLN_8x8_R50.pkl")
 ```
 
-- **Input** (every entry): RGB clips `(B, T, H, W, 3)`, normalised as
-  `(pixel - 114.75) / 57.375` (mean 0.45, std 0.225 on [0, 1]); `T x rate`
-  frames sampled every `rate` frames; training crop 224, 3-crop test at 256.
+- **Input contract**: each entry has a `ClipSpec` (`entry.clip_spec`, and
+  `model.clip_spec` of the model it builds): RGB clips `(B, T, H, W, 3)`,
+  normalised as `(pixel - 114.75) / 57.375` (mean 0.45, std 0.225 on
+  [0, 1]); `T x rate` frames; training crop 224 from a short side in
+  [256, 320]; test at short side 256, 10 clips x 3 crops, fully
+  convolutional head. The programs read it (no flags needed). The
+  *sampling* column is where clips start and how short videos are handled:
+  `caffe2` (video-nonlocal-net, frames wrap around) or `pyslowfast`
+  (clamped).
 - **Names**: `{c2d|i3d}[_nl{K}]_r{depth}_{T}x{rate}[_variant]`, K non-local
   blocks. Upstream names (video-nonlocal-net file names, PySlowFast config
   names) are aliases, case-insensitive.
@@ -57,8 +63,8 @@ def _frozen(value):
 def _complexity(architecture_key, input_shape):
     # Shapes are all that is counted: skip initialising the weights.
     with keras.StatelessScope():
-        model = VideoResNet(
-            **dict(architecture_key), input_shape=input_shape, classes=400
+        model = VideoClassifier(
+            **dict(architecture_key), input_shape=input_shape, num_classes=400
         )
     return model_complexity(model)
 
@@ -89,8 +95,9 @@ def render_markdown():
     """The full MODEL_ZOO.md text."""
     rows = [
         "| name | aliases | stem | NL after blocks | frames x rate "
-        "| params (M) | GFLOPs | top-1 / top-5 | accuracy source | weights |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| sampling | params (M) | GFLOPs | top-1 / top-5 | accuracy source "
+        "| weights |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for entry in REGISTRY.entries():
@@ -111,7 +118,8 @@ def render_markdown():
         rows.append(
             f"| `{entry.name}` | {aliases} | {arch['stem']} ({kind}) "
             f"| {_placement(arch['nonlocal_locations'])} "
-            f"| {entry.frames} x {entry.sampling_rate} "
+            f"| {entry.clip_spec.num_frames} x {entry.clip_spec.sampling_rate} "
+            f"| {entry.clip_spec.temporal_sampling} "
             f"| {complexity.params / 1e6:.2f} | {complexity.macs / 1e9:.2f} "
             f"| {_accuracy(entry.reported)} "
             f"| {entry.reported.source if entry.reported else '-'} "

@@ -4,10 +4,7 @@ import dataclasses
 import difflib
 import types
 
-# RGB, (pixel - 114.75) / 57.375: mean 0.45, std 0.225 on [0, 1] (paper_spec
-# §2.2, PySlowFast DATA.MEAN/STD).
-PIXEL_MEAN = (114.75, 114.75, 114.75)
-PIXEL_STD = (57.375, 57.375, 57.375)
+from nonlocal_tf.clip_spec import ClipSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +26,8 @@ class WeightSource:
         url: where it is published.
         format: "caffe2" (pickled blob dict) or "pyslowfast" (`.pyth`).
         accuracy: what the publisher reports for this file, if anything.
-        file_hash: optional sha256 for `keras.utils.get_file`.
+        file_hash: sha256 of the file, checked when set (downloads and
+            local files of this name); None where it is not known.
     """
 
     file_name: str
@@ -46,14 +44,12 @@ class ModelEntry:
     Attributes:
         name: canonical name, e.g. `i3d_nl5_r50_8x8`.
         description: one line for MODEL_ZOO.md.
-        architecture: keyword arguments of `nonlocal_tf.models.VideoResNet`
-            (a read-only mapping).
-        frames: clip length T.
-        sampling_rate: frame stride of the clip in the source video.
-        crop_size: training/single-view crop (the default input size).
-        test_crop_size: short side and crop of the 3-crop test.
-        mean, std: per-channel RGB normalisation on [0, 255].
-        classes: classes of the published head.
+        architecture: keyword arguments of
+            `nonlocal_tf.models.VideoClassifier` (a read-only mapping).
+        clip_spec: the `ClipSpec` the published model was trained and
+            tested with (frames x rate, sampling, crops, views,
+            normalisation, test head): the only place these are defined.
+        num_classes: classes of the published head.
         dataset: what the published head predicts.
         aliases: other names that resolve to this entry (upstream config and
             file names).
@@ -66,13 +62,8 @@ class ModelEntry:
     name: str
     description: str
     architecture: types.MappingProxyType
-    frames: int
-    sampling_rate: int
-    crop_size: int = 224
-    test_crop_size: int = 256
-    mean: tuple = PIXEL_MEAN
-    std: tuple = PIXEL_STD
-    classes: int = 400
+    clip_spec: ClipSpec
+    num_classes: int = 400
     dataset: str = "kinetics400"
     aliases: tuple = ()
     weights: types.MappingProxyType = dataclasses.field(
@@ -83,8 +74,13 @@ class ModelEntry:
 
     @property
     def input_shape(self):
-        """Default clip shape `(T, H, W, 3)`."""
-        return (self.frames, self.crop_size, self.crop_size, 3)
+        """The training clip `(T, crop, crop, 3)` of the entry's spec."""
+        return self.clip_spec.train_input_shape
+
+    @property
+    def num_nonlocal_blocks(self):
+        """Non-local blocks, counted from the placements."""
+        return sum(len(s) for s in self.architecture["nonlocal_locations"])
 
 
 def _key(name):

@@ -17,10 +17,12 @@ Stages (all `tf.data`, parallel with AUTOTUNE, deterministic order):
 Records that fail in 2 or 4 are skipped, logged and counted (`skipped.py`).
 """
 
+import dataclasses
 import random
 
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import features
 from nonlocal_tf.data import sampling
 from nonlocal_tf.data import skipped
@@ -54,39 +56,34 @@ def list_files(file_pattern):
     return sorted(files)
 
 
-def _validate(options):
-    mode = options["mode"]
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
-    for key in (
-        "clips_per_video",
-        "num_frames",
-        "sampling_rate",
-        "crop_size",
-        "test_crop_size",
-        "num_test_clips",
-        "batch_size",
-    ):
-        if int(options[key]) < 1:
-            raise ValueError(f"{key} must be >= 1, got {options[key]}")
-    low, high = options["jitter_scales"]
-    if not options["crop_size"] <= low <= high:
-        raise ValueError(
-            f"jitter_scales must satisfy crop_size <= min <= max, got "
-            f"jitter_scales={options['jitter_scales']}, "
-            f"crop_size={options['crop_size']}"
-        )
-    if options["num_test_crops"] not in (1, 3):
-        raise ValueError(
-            f"num_test_crops must be 1 or 3, got {options['num_test_crops']}"
-        )
-    if options["temporal_sampling"] not in sampling.POLICIES:
-        raise ValueError(
-            f"temporal_sampling must be one of {sampling.POLICIES}, got "
-            f"{options['temporal_sampling']!r}"
-        )
-    if options["multi_label"] and not options["num_classes"]:
-        raise ValueError("multi_label=True needs num_classes")
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """What one `build_dataset` call produces (the spec plus the task)."""
+
+    spec: ClipSpec
+    mode: str
+    num_classes: int | None
+    multi_label: bool
+    batch_size: int
+    random_flip: bool
+    clips_per_video: int
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(
+                f"mode must be 'train' or 'test', got {self.mode!r}"
+            )
+        for key in ("clips_per_video", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(
+                    f"{key} must be >= 1, got {getattr(self, key)}"
+                )
+        if self.multi_label and not self.num_classes:
+            raise ValueError("multi_label=True needs num_classes")
+
+    @property
+    def training(self):
+        return self.mode == TRAIN
 
 
 def _where(parsed, filename, index):
@@ -181,24 +178,24 @@ def _labels(label_index, where, *, num_classes, multi_label, require):
         return tf.cast(label, tf.int32)
 
 
-def _label_spec(options):
-    if options["multi_label"]:
-        return tf.TensorSpec([options["num_classes"]], tf.float32)
+def _label_spec(settings):
+    if settings.multi_label:
+        return tf.TensorSpec([settings.num_classes], tf.float32)
     return tf.TensorSpec([], tf.int32)
 
 
-def _parsed_spec(options):
+def _parsed_spec(settings):
     return {
         "frames": tf.TensorSpec([None], tf.string),
         "count": tf.TensorSpec([], tf.int32),
-        "labels": _label_spec(options),
+        "labels": _label_spec(settings),
         "video_id": tf.TensorSpec([], tf.string),
         "filename": tf.TensorSpec([], tf.string),
         "index": tf.TensorSpec([], tf.int64),
     }
 
 
-def _parse_fn(options):
+def _parse_fn(settings):
     """Record -> frames, checked count and labels (may raise: skipped)."""
 
     def element(record):
@@ -210,9 +207,9 @@ def _parse_fn(options):
             "labels": _labels(
                 parsed["label_index"],
                 where,
-                num_classes=options["num_classes"],
-                multi_label=options["multi_label"],
-                require=options["mode"] == TRAIN,
+                num_classes=settings.num_classes,
+                multi_label=settings.multi_label,
+                require=settings.training,
             ),
             "video_id": parsed["video_id"],
             "filename": record["filename"],
@@ -226,8 +223,9 @@ def _context(element):
     return {k: element[k] for k in ("labels", "video_id", "filename", "index")}
 
 
-def _train_fn(options, base_seed):
-    num_frames = options["num_frames"]
+def _train_fn(settings, base_seed):
+    spec = settings.spec
+    num_frames = spec.num_frames
 
     def element(record):
         where = tf.strings.join(
@@ -250,9 +248,9 @@ def _train_fn(options, base_seed):
         indices = sampling.train_frame_indices(
             record["count"],
             num_frames,
-            options["sampling_rate"],
+            spec.sampling_rate,
             time_seed,
-            policy=options["temporal_sampling"],
+            policy=spec.temporal_sampling,
         )
         jpegs = tf.ensure_shape(
             tf.gather(record["frames"], indices), [num_frames]
@@ -262,24 +260,24 @@ def _train_fn(options, base_seed):
         window = transforms.train_crop_window(
             shape[0],
             shape[1],
-            crop_size=options["crop_size"],
-            jitter_scales=options["jitter_scales"],
+            crop_size=spec.crop_size,
+            jitter_scales=spec.jitter_scales,
             seed=crop_seed,
         )
         flip = False
-        if options["random_flip"]:
+        if settings.random_flip:
             flip = tf.random.stateless_uniform([], flip_seed) < 0.5
         clip = transforms.decode_crop_resize(
-            jpegs, window, options["crop_size"], flip
+            jpegs, window, spec.crop_size, flip, spec.jpeg_dct_method
         )
-        return {"clips": transforms.normalize(clip), **_context(record)}
+        clip = transforms.normalize(clip, spec.mean, spec.std)
+        return {"clips": clip, **_context(record)}
 
     return element
 
 
-def _test_fn(options):
-    num_frames = options["num_frames"]
-    num_clips = options["num_test_clips"]
+def _test_fn(settings):
+    spec = settings.spec
 
     def element(record):
         where = tf.strings.join(
@@ -293,46 +291,40 @@ def _test_fn(options):
         )
         indices = sampling.test_frame_indices(
             record["count"],
-            num_frames,
-            options["sampling_rate"],
-            num_clips,
-            policy=options["temporal_sampling"],
+            spec.num_frames,
+            spec.sampling_rate,
+            spec.num_test_clips,
+            policy=spec.temporal_sampling,
         )
         distinct, positions = tf.unique(tf.reshape(indices, [-1]))
         jpegs = _checked_jpegs(tf.gather(record["frames"], distinct), where)
-        frames = tf.map_fn(
-            lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3),
-            jpegs,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-        )
+        frames = transforms.decode_jpegs(jpegs, spec.jpeg_dct_method)
         views = transforms.test_views(
             frames,
             positions,
-            num_clips=num_clips,
-            num_frames=num_frames,
-            crop_size=options["test_crop_size"],
-            num_crops=options["num_test_crops"],
+            num_clips=spec.num_test_clips,
+            num_frames=spec.num_frames,
+            crop_size=spec.test_crop_size,
+            num_crops=spec.num_test_crops,
         )
         return {"views": views, **_context(record)}
 
     return element
 
 
-def _output_spec(options):
-    if options["mode"] == TRAIN:
-        size = options["crop_size"]
+def _output_spec(settings):
+    spec = settings.spec
+    if settings.training:
         key = "clips"
-        shape = [options["num_frames"], size, size, 3]
+        shape = list(spec.train_input_shape)
         dtype = tf.float32
     else:
-        size = options["test_crop_size"]
         key = "views"
-        views = options["num_test_clips"] * options["num_test_crops"]
-        shape = [views, options["num_frames"], size, size, 3]
+        shape = [spec.num_test_views, *spec.test_input_shape]
         dtype = tf.uint8  # normalised after batching: 4x less buffer memory
     return {
         key: tf.TensorSpec(shape, dtype),
-        "labels": _label_spec(options),
+        "labels": _label_spec(settings),
         "video_id": tf.TensorSpec([], tf.string),
         "filename": tf.TensorSpec([], tf.string),
         "index": tf.TensorSpec([], tf.int64),
@@ -341,20 +333,13 @@ def _output_spec(options):
 
 def build_dataset(
     file_pattern,
+    clip_spec=None,
     *,
     mode="train",
-    num_frames=8,
-    sampling_rate=8,
-    crop_size=224,
-    jitter_scales=(256, 320),
-    random_flip=True,
-    test_crop_size=256,
-    num_test_clips=10,
-    num_test_crops=3,
-    temporal_sampling="caffe2",
     num_classes=None,
     multi_label=False,
     batch_size=8,
+    random_flip=True,
     drop_remainder=None,
     input_context=None,
     seed=None,
@@ -371,6 +356,11 @@ def build_dataset(
 
     The records are those `prepare_dataset` / `scripts/prepare_data.py`
     write (DMVR / Model Garden keys, see `features.py`): one JPEG per frame.
+
+    The clips are the model's: `clip_spec` (a `nonlocal_tf.ClipSpec`, e.g.
+    `model.clip_spec` or a zoo entry's) says how many frames at which rate,
+    how they are sampled, cropped, decoded and normalised, and how many test
+    views a video has.
 
     Training elements are `(clips, labels)`:
         - `clips`: float32 (B, T, crop_size, crop_size, 3), normalised RGB;
@@ -400,24 +390,13 @@ def build_dataset(
 
     Args:
         file_pattern: glob pattern or list of patterns (`tf.io.gfile.glob`).
+        clip_spec: the `ClipSpec` (or its dict); default `ClipSpec()`.
         mode: "train" (random clips, shuffled, repeated) or "test" (all views
             of each video, in file order, once).
-        num_frames: T, frames per clip.
-        sampling_rate: r, step between clip frames (paper: 32 x 2,
-            PySlowFast 8 x 8).
-        crop_size: training crop side.
-        jitter_scales: (min, max) short side of the training scale jitter,
-            inclusive.
-        random_flip: mirror training clips with probability 1/2.
-        test_crop_size: S; test frames are scaled to short side S and cropped
-            to S x S.
-        num_test_clips: K evenly spaced clips per test video.
-        num_test_crops: 1 (centre) or 3 (along the long side).
-        temporal_sampling: "caffe2" (official code: short videos wrap around)
-            or "pyslowfast" (clamped); see `sampling.py`.
         num_classes: number of classes; needed for `multi_label`, and when
             given, single labels are checked against it.
         multi_label: labels as multi-hot vectors instead of class indices.
+        random_flip: mirror training clips with probability 1/2.
         batch_size: elements per batch. Per replica when the dataset is built
             per replica with `input_context` (as in
             `strategy.distribute_datasets_from_function`); the global batch
@@ -451,36 +430,29 @@ def build_dataset(
         ValueError: an argument is invalid or no file matches.
 
     Example:
-        >>> train = build_dataset("records/train-*.tfrecord", mode="train",
-        ...                       num_frames=8, sampling_rate=8,
-        ...                       batch_size=8, seed=0)  # doctest: +SKIP
+        >>> spec = ClipSpec(num_frames=8, sampling_rate=8)
+        >>> train = build_dataset("records/train-*.tfrecord", spec,
+        ...                       mode="train", batch_size=8,
+        ...                       seed=0)  # doctest: +SKIP
         >>> clips, labels = next(iter(train))  # doctest: +SKIP
         >>> clips.shape  # doctest: +SKIP
         TensorShape([8, 8, 224, 224, 3])
-        >>> test = build_dataset("records/val-*.tfrecord", mode="test",
-        ...                      batch_size=1)  # doctest: +SKIP
+        >>> test = build_dataset("records/val-*.tfrecord", model.clip_spec,
+        ...                      mode="test", batch_size=1)  # doctest: +SKIP
         >>> next(iter(test))["views"].shape  # doctest: +SKIP
         TensorShape([1, 30, 8, 256, 256, 3])
     """
 
-    training = mode == TRAIN
-    options = {
-        "mode": mode,
-        "num_frames": int(num_frames),
-        "sampling_rate": int(sampling_rate),
-        "crop_size": int(crop_size),
-        "jitter_scales": tuple(int(s) for s in jitter_scales),
-        "random_flip": bool(random_flip),
-        "test_crop_size": int(test_crop_size),
-        "num_test_clips": int(num_test_clips),
-        "num_test_crops": int(num_test_crops),
-        "temporal_sampling": temporal_sampling,
-        "num_classes": int(num_classes) if num_classes else None,
-        "multi_label": bool(multi_label),
-        "batch_size": int(batch_size),
-        "clips_per_video": int(clips_per_video),
-    }
-    _validate(options)
+    settings = _Settings(
+        spec=ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec),
+        mode=mode,
+        num_classes=int(num_classes) if num_classes else None,
+        multi_label=bool(multi_label),
+        batch_size=int(batch_size),
+        random_flip=bool(random_flip),
+        clips_per_video=int(clips_per_video),
+    )
+    training = settings.training
     shuffle = training if shuffle is None else bool(shuffle)
     repeat = training if repeat is None else bool(repeat)
     drop_remainder = (
@@ -512,7 +484,7 @@ def build_dataset(
         dataset = dataset.shuffle(
             len(files), seed=seed + pipeline_id, reshuffle_each_iteration=True
         )
-    parse = skipped.with_sentinel(_parse_fn(options), _parsed_spec(options))
+    parse = skipped.with_sentinel(_parse_fn(settings), _parsed_spec(settings))
 
     def read(filename):
         # A corrupt (CRC) block ends the file: TFRecord cannot resync.
@@ -556,8 +528,8 @@ def build_dataset(
         dataset = dataset.repeat()
 
     dataset = skipped.add_positions(dataset, finite=not repeat)
-    fn = _train_fn(options, base_seed) if training else _test_fn(options)
-    spec = _output_spec(options)
+    fn = _train_fn(settings, base_seed) if training else _test_fn(settings)
+    spec = _output_spec(settings)
     dataset = dataset.map(
         skipped.with_sentinel(fn, spec),
         num_parallel_calls=num_parallel_calls,
@@ -581,7 +553,9 @@ def build_dataset(
         dataset = dataset.map(
             lambda batch: {
                 **batch,
-                "views": transforms.normalize(batch["views"]),
+                "views": transforms.normalize(
+                    batch["views"], settings.spec.mean, settings.spec.std
+                ),
             },
             num_parallel_calls=tf.data.AUTOTUNE,
         )

@@ -23,9 +23,8 @@ their last frame; the linspace step is `(T*r - 1) / (T - 1)`, not exactly r.
 
 import tensorflow as tf
 
-CAFFE2 = "caffe2"
-PYSLOWFAST = "pyslowfast"
-POLICIES = (CAFFE2, PYSLOWFAST)
+from nonlocal_tf.clip_spec import CAFFE2
+from nonlocal_tf.clip_spec import TEMPORAL_SAMPLING as POLICIES
 
 
 def _check(num_frames, sampling_rate, policy):

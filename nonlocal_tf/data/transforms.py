@@ -16,24 +16,67 @@ Conventions (video-nonlocal-net / PySlowFast):
   along the long side: offsets `p * ((long - crop_size) // 2)` for
   `p = 0, 1, 2` (left/centre/right, or top/centre/bottom for portrait
   frames), as Caffe2's `ClipTransformFlex`.
-- Normalisation: `(pixel - 114.75) / 57.375` on RGB, i.e. mean 0.45 and std
-  0.225 on [0, 1].
+- Normalisation: `(pixel - mean) / std` per RGB channel, the clip spec's
+  (default 114.75 and 57.375, i.e. mean 0.45 and std 0.225 on [0, 1]).
+- JPEG frames are decoded with the clip spec's IDCT (`jpeg_dct_method`).
+
+The serving signatures (`nonlocal_tf.export`) call these same functions, so
+a served model sees the pixels the test pipeline gives it.
 """
 
 import tensorflow as tf
 
-MEAN_PIXEL = 114.75
-STD_PIXEL = 57.375
+from nonlocal_tf.clip_spec import INTEGER_ACCURATE
+from nonlocal_tf.clip_spec import PIXEL_MEAN
+from nonlocal_tf.clip_spec import PIXEL_STD
 
 
-def normalize(frames):
-    """`(pixel - 114.75) / 57.375`, float32.
+def normalize(frames, mean=PIXEL_MEAN, std=PIXEL_STD):
+    """`(pixel - mean) / std` per channel (last axis), float32.
 
     Example:
-        >>> float(normalize(tf.constant([114.75]))[0])
+        >>> float(normalize(tf.constant([[114.75] * 3]))[0, 0])
         0.0
     """
-    return (tf.cast(frames, tf.float32) - MEAN_PIXEL) / STD_PIXEL
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+    return (tf.cast(frames, tf.float32) - mean) / std
+
+
+def denormalize(clip, mean=PIXEL_MEAN, std=PIXEL_STD):
+    """The inverse of `normalize`: RGB values in [0, 255], float32.
+
+    Example:
+        >>> float(denormalize(tf.zeros([1, 3]))[0, 0])
+        114.75
+    """
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+    return tf.cast(clip, tf.float32) * std + mean
+
+
+def decode_jpeg(jpeg, dct_method=INTEGER_ACCURATE):
+    """One RGB frame from JPEG bytes, uint8 (H, W, 3).
+
+    Example:
+        >>> decode_jpeg(tf.io.encode_jpeg(tf.zeros([4, 6, 3], tf.uint8))).shape
+        TensorShape([4, 6, 3])
+    """
+    return tf.io.decode_jpeg(jpeg, channels=3, dct_method=dct_method)
+
+
+def decode_jpegs(jpegs, dct_method=INTEGER_ACCURATE):
+    """Frames of one video from a vector of JPEGs of one size, uint8.
+
+    Example:
+        >>> decode_jpegs(tf.fill([2], jpeg)).shape  # doctest: +SKIP
+        TensorShape([2, 4, 6, 3])
+    """
+    return tf.map_fn(
+        lambda jpeg: decode_jpeg(jpeg, dct_method),
+        jpegs,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
 
 
 def to_uint8(frames):
@@ -130,7 +173,9 @@ def _flip(frames, flip):
     return tf.cond(flip, lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
 
 
-def decode_crop_resize(jpegs, window, crop_size, flip=False):
+def decode_crop_resize(
+    jpegs, window, crop_size, flip=False, dct_method=INTEGER_ACCURATE
+):
     """Decodes a window of each JPEG, flips, resizes to `crop_size` square.
 
     Args:
@@ -138,6 +183,7 @@ def decode_crop_resize(jpegs, window, crop_size, flip=False):
         window: int32 `[y, x, h, w]` in source pixels.
         crop_size: output side.
         flip: bool scalar (tensor or Python): mirror left-right.
+        dct_method: the IDCT (`ClipSpec.jpeg_dct_method`).
 
     Returns:
         float32 (T, crop_size, crop_size, 3), pixel range [0, 255].
@@ -146,21 +192,22 @@ def decode_crop_resize(jpegs, window, crop_size, flip=False):
         >>> clip = decode_crop_resize(
         ...     jpegs, [0, 40, 280, 280], 224)  # doctest: +SKIP
     """
+
+    def decode(jpeg):
+        return tf.io.decode_and_crop_jpeg(
+            jpeg, window, channels=3, dct_method=dct_method
+        )
+
     count = jpegs.shape[0]
     if count is None:
         frames = tf.map_fn(
-            lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3),
+            decode,
             jpegs,
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
         )
     else:
         # Unrolled: the decodes are independent ops that may run in parallel.
-        frames = tf.stack(
-            [
-                tf.io.decode_and_crop_jpeg(jpegs[i], window, channels=3)
-                for i in range(count)
-            ]
-        )
+        frames = tf.stack([decode(jpegs[i]) for i in range(count)])
     frames = _flip(frames, tf.convert_to_tensor(flip))
     return tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
 
@@ -241,3 +288,28 @@ def test_views(
     return tf.reshape(
         views, [num_clips * num_crops, num_frames, crop_size, crop_size, 3]
     )
+
+
+def center_view(frame, crop_size):
+    """The single-view test crop of one frame: short side, uint8, centre.
+
+    What `test_views(..., num_crops=1)` gives for each frame of the centre
+    view, for one decoded frame of any size (the serving signatures).
+
+    Args:
+        frame: uint8 (H, W, 3).
+        crop_size: S.
+
+    Returns:
+        uint8 (S, S, 3).
+
+    Example:
+        >>> center_view(tf.zeros([240, 320, 3], tf.uint8), 224).shape
+        TensorShape([224, 224, 3])
+    """
+    resized = to_uint8(resize_short_side(frame, crop_size))
+    shape = tf.shape(resized)
+    offsets = spatial_crop_offsets(shape[0], shape[1], crop_size, 1)
+    y, x = offsets[0, 0], offsets[0, 1]
+    view = resized[y : y + crop_size, x : x + crop_size]
+    return tf.ensure_shape(view, [crop_size, crop_size, 3])

@@ -9,6 +9,7 @@ the JPEG round trip of the records.
 import numpy as np
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import sampling
 from nonlocal_tf.data import transforms
 from nonlocal_tf.data import video_io
@@ -16,13 +17,8 @@ from nonlocal_tf.data import video_io
 
 def read_video_views(
     path,
+    clip_spec=None,
     *,
-    num_frames=8,
-    sampling_rate=8,
-    test_crop_size=256,
-    num_test_clips=10,
-    num_test_crops=3,
-    temporal_sampling="caffe2",
     short_side=320,
     fps=None,
     start_time=None,
@@ -35,12 +31,8 @@ def read_video_views(
 
     Args:
         path: a local video file.
-        num_frames: T.
-        sampling_rate: r.
-        test_crop_size: S (short side after scaling, and crop side).
-        num_test_clips: K.
-        num_test_crops: 1 or 3.
-        temporal_sampling: "caffe2" or "pyslowfast".
+        clip_spec: the model's `ClipSpec` (frames, rate, sampling, test crop
+            S, K clips x 1 or 3 crops, normalisation); default `ClipSpec()`.
         short_side: the preparation short side the records would have had
             (frames are first resized to it, as `prepare_dataset` does);
             None keeps the video's size.
@@ -57,19 +49,20 @@ def read_video_views(
             and message say why.
 
     Example:
-        >>> views = read_video_views("clip.mp4", num_frames=8,
-        ...                          sampling_rate=8)  # doctest: +SKIP
+        >>> views = read_video_views("clip.mp4",
+        ...                          model.clip_spec)  # doctest: +SKIP
         >>> views.shape  # doctest: +SKIP
         TensorShape([30, 8, 256, 256, 3])
     """
+    spec = ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
     selection = {"start_time": start_time, "end_time": end_time, "fps": fps}
     count = video_io.count_frames(path, **selection)
     indices = sampling.test_frame_indices(
         count,
-        num_frames,
-        sampling_rate,
-        num_test_clips,
-        policy=temporal_sampling,
+        spec.num_frames,
+        spec.sampling_rate,
+        spec.num_test_clips,
+        policy=spec.temporal_sampling,
     ).numpy()
     distinct, positions = np.unique(indices.reshape(-1), return_inverse=True)
     video = video_io.decode_video(
@@ -84,9 +77,9 @@ def read_video_views(
     views = transforms.test_views(
         tf.constant(video.frames),
         tf.constant(positions.reshape(-1), tf.int32),
-        num_clips=num_test_clips,
-        num_frames=num_frames,
-        crop_size=test_crop_size,
-        num_crops=num_test_crops,
+        num_clips=spec.num_test_clips,
+        num_frames=spec.num_frames,
+        crop_size=spec.test_crop_size,
+        num_crops=spec.num_test_crops,
     )
-    return transforms.normalize(views)
+    return transforms.normalize(views, spec.mean, spec.std)

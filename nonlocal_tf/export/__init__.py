@@ -5,12 +5,18 @@ when first used, so `nonlocal_tf.export.client` stays importable with NumPy
 and the standard library only.
 """
 
-__all__ = ["describe_signatures", "export_saved_model", "load_label_names"]
+__all__ = [
+    "describe_signatures",
+    "export_saved_model",
+    "load_label_names",
+    "read_clip_spec",
+]
 
 _LAZY = {
     "describe_signatures": "nonlocal_tf.export.saved_model",
     "export_saved_model": "nonlocal_tf.export.saved_model",
     "load_label_names": "nonlocal_tf.export.labels",
+    "read_clip_spec": "nonlocal_tf.export.saved_model",
 }
 
 

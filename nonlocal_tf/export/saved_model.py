@@ -8,12 +8,15 @@ partial version behind.
 
 Signatures (loading needs no project code, only TensorFlow):
 - `serving_default`: `video` float32 (B, T, H, W, 3), RGB in [0, 255];
-  normalised inside as `(pixel - 114.75) / 57.375`.
-- `classify_frames`: `frames` string (B, T), one JPEG per frame; decoded,
-  resized (short side to `crop_size`, bilinear) and centre-cropped inside
-  (see `nonlocal_tf.export.preprocessing`).
+  normalised inside with the model's clip spec (`(pixel - mean) / std`).
+- `classify_frames`: `frames` string (B, T), one JPEG per frame; each is
+  made into the test pipeline's centre view inside, with the test pipeline's
+  functions (see `nonlocal_tf.export.preprocessing`).
 Both return `probabilities` float32 (B, classes), `top_k_scores` float32
 (B, K), `top_k_indices` int32 (B, K) and `top_k_labels` string (B, K).
+
+The model's `ClipSpec` is embedded: `assets.extra/clip_spec.json`, and the
+loaded SavedModel's `clip_spec` variable (`read_clip_spec`).
 """
 
 import os
@@ -27,14 +30,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nonlocal_tf import fileio
+from nonlocal_tf.clip_spec import GLOBAL_AVERAGE
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.export import labels as labels_lib
 from nonlocal_tf.export import preprocessing
 from nonlocal_tf.export import warmup as warmup_lib
 from nonlocal_tf.export.client import FRAMES_SIGNATURE
 from nonlocal_tf.export.client import VIDEO_SIGNATURE
 
-DEFAULT_CROP_SIZE = 224
 DEFAULT_WARMUP_FRAMES = 8
+CLIP_SPEC_FILE = "clip_spec.json"
 TMP_PREFIX = ".tmp-export-"
 # Not cleaned up automatically: holds the replaced version while
 # `overwrite=True` swaps in the new one (two renames).
@@ -96,25 +102,57 @@ def _resolve_num_frames(model_frames, num_frames, model_name):
     return int(num_frames)
 
 
-def _resolve_crop_size(height, width, crop_size, model_name):
-    static = [side for side in (height, width) if side is not None]
-    if crop_size is None:
-        if height is not None and height == width:
-            return int(height)
-        if static:
-            raise ValueError(
-                f"Model {model_name!r} takes frames of {height}x{width}; "
-                "the frames signature crops squares. Pass crop_size."
-            )
-        return DEFAULT_CROP_SIZE
-    if crop_size < 1:
-        raise ValueError(f"crop_size must be >= 1. Received: {crop_size}")
-    if any(side != crop_size for side in static):
-        raise ValueError(
-            f"Model {model_name!r} takes frames of {height}x{width}. "
-            f"Received crop_size={crop_size}."
+def _spec_of_plain_model(height, width, num_frames):
+    """A spec for a model that carries none: its static frame side, if any."""
+    if height is not None and height == width:
+        side = int(height)
+        return ClipSpec(
+            num_frames=num_frames or DEFAULT_WARMUP_FRAMES,
+            crop_size=side,
+            jitter_scales=(side, side),
+            test_crop_size=side,
+            test_head=GLOBAL_AVERAGE,
         )
-    return int(crop_size)
+    if height is not None or width is not None:
+        raise ValueError(
+            f"The model takes frames of {height}x{width}; the frames "
+            "signature crops squares. Pass a clip_spec or crop_size."
+        )
+    return ClipSpec(
+        num_frames=num_frames or DEFAULT_WARMUP_FRAMES,
+        test_head=GLOBAL_AVERAGE,
+    )
+
+
+def _resolve_spec(model, clip_spec, num_frames, crop_size, input_shape):
+    """The spec the signatures follow: given, the model's, or derived."""
+    _, model_frames, height, width, _ = input_shape
+    if clip_spec is None:
+        clip_spec = getattr(model, "clip_spec", None)
+    if clip_spec is None:
+        spec = _spec_of_plain_model(height, width, num_frames or model_frames)
+    else:
+        spec = ClipSpec.from_dict(clip_spec)
+    if crop_size is not None and (
+        isinstance(crop_size, bool)
+        or not isinstance(crop_size, int)
+        or crop_size < 1
+    ):
+        raise ValueError(f"crop_size must be >= 1. Received: {crop_size}")
+    spec, changes = spec.override(
+        num_frames=num_frames, test_crop_size=crop_size
+    )
+    if changes:
+        logging.info("Export clip spec overrides: %s", changes)
+    static = [side for side in (height, width) if side is not None]
+    if any(side != spec.test_crop_size for side in static):
+        raise ValueError(
+            f"Model {model.name!r} takes frames of {height}x{width}; the "
+            f"frames signature makes {spec.test_crop_size}x"
+            f"{spec.test_crop_size} views. Pass crop_size={height} or a "
+            "model with dynamic frame sizes."
+        )
+    return spec
 
 
 def _resolve_label_names(label_names, num_classes, model_name):
@@ -177,21 +215,13 @@ def _signature_specs(num_frames, height, width):
 
 
 def _serving_functions(
-    model,
-    video_spec,
-    frames_spec,
-    label_names,
-    crop_size,
-    top_k,
-    from_logits,
-    pixel_mean,
-    pixel_std,
+    model, video_spec, frames_spec, label_names, clip_spec, top_k, from_logits
 ):
     """The Python functions behind the two signatures."""
     label_table = tf.constant(label_names, dtype=tf.string)
 
     def classify(video):
-        clip = preprocessing.normalize_clip(video, pixel_mean, pixel_std)
+        clip = preprocessing.normalize_clip(video, clip_spec)
         scores = tf.cast(model(clip, training=False), tf.float32)
         if from_logits:
             probabilities = tf.nn.softmax(scores, axis=-1)
@@ -213,14 +243,20 @@ def _serving_functions(
 
     def serve_frames(frames):
         frames = tf.ensure_shape(frames, frames_spec.shape, name="check_frames")
-        return classify(preprocessing.decode_frames(frames, crop_size))
+        return classify(preprocessing.decode_frames(frames, clip_spec))
 
     return serve_video, serve_frames
 
 
-def _build_archive(model, serve_video, serve_frames, video_spec, frames_spec):
+def _build_archive(
+    model, serve_video, serve_frames, video_spec, frames_spec, clip_spec
+):
     archive = keras.export.ExportArchive()
     archive.track(model)
+    archive.add_variable_collection(
+        "clip_spec",
+        [tf.Variable(clip_spec.to_json(), trainable=False, name="clip_spec")],
+    )
     archive.add_endpoint(
         VIDEO_SIGNATURE, serve_video, input_signature=[video_spec]
     )
@@ -340,12 +376,11 @@ def export_saved_model(
     *,
     version=None,
     label_names=None,
+    clip_spec=None,
     num_frames=None,
     crop_size=None,
     top_k=5,
     from_logits=False,
-    pixel_mean=preprocessing.PIXEL_MEAN,
-    pixel_std=preprocessing.PIXEL_STD,
     warmup=True,
     overwrite=False,
 ):
@@ -354,7 +389,9 @@ def export_saved_model(
     The model takes normalised float clips (B, T, H, W, 3) and returns class
     scores (B, classes). Its static dims (T, H, W) are kept in both
     signatures; dynamic ones stay dynamic. The batch dim is always dynamic.
-    Needs the TensorFlow Keras backend.
+    The preprocessing follows the model's `ClipSpec` (normalisation, JPEG
+    decoding, test resize and crop), which is embedded in the export. Needs
+    the TensorFlow Keras backend.
 
     Args:
         model: a built single-input, single-output Keras model (any class,
@@ -364,18 +401,19 @@ def export_saved_model(
         version: a positive integer; None takes the next free one (1 first).
         label_names: class names, index i at position i; None gives
             `class_<i>`.
-        num_frames: frames per clip T. Required to match a static T of the
-            model; pins T in both signatures when the model's T is dynamic.
-        crop_size: side of the square frames `classify_frames` produces.
-            Defaults to the model's static H (= W), else 224.
+        clip_spec: the `ClipSpec` the signatures follow; default the model's
+            `clip_spec` (a `VideoClassifier`), else one made from the
+            model's static frame side (global-average head).
+        num_frames: frames per clip T (overrides the spec's); must match a
+            static T of the model; pins T in both signatures.
+        crop_size: side of the views `classify_frames` makes (overrides the
+            spec's `test_crop_size`).
         top_k: how many best classes the `top_k_*` outputs hold (capped at
             the number of classes).
         from_logits: True if the model returns logits (the export applies a
             softmax); False if it returns probabilities (checked on a random
             clip: a model that does not is refused); "auto" decides from
             that check.
-        pixel_mean: subtracted from RGB values in [0, 255] inside the graph.
-        pixel_std: divides after subtracting the mean.
         warmup: write `assets.extra/tf_serving_warmup_requests`.
         overwrite: replace an existing `version` directory.
 
@@ -391,7 +429,7 @@ def export_saved_model(
 
     ```python
     path = export_saved_model(
-        model, "/models", "i3d_nl5_r50", label_names=names, from_logits=True
+        model, "/models", "i3d_nl5_r50", label_names=names
     )
     # /models/i3d_nl5_r50/1; serve with
     # tensorflow_model_server --model_name=i3d_nl5_r50 \
@@ -423,34 +461,26 @@ def export_saved_model(
     num_classes = _check_num_classes(output_shape, model.name)
     _, model_frames, height, width, _ = input_shape
     num_frames = _resolve_num_frames(model_frames, num_frames, model.name)
-    crop_size = _resolve_crop_size(height, width, crop_size, model.name)
+    spec = _resolve_spec(model, clip_spec, num_frames, crop_size, input_shape)
     label_names = _resolve_label_names(label_names, num_classes, model.name)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer. Received: {top_k}")
     top_k = min(top_k, num_classes)
 
-    warmup_frames = num_frames or DEFAULT_WARMUP_FRAMES
+    size = spec.test_crop_size
     test_clip = (
         np.random.default_rng(0)
-        .standard_normal((1, warmup_frames, crop_size, crop_size, 3))
+        .standard_normal((1, spec.num_frames, size, size, 3))
         .astype(np.float32)
     )
     from_logits = _resolve_from_logits(model, test_clip, from_logits)
 
     video_spec, frames_spec = _signature_specs(num_frames, height, width)
     serve_video, serve_frames = _serving_functions(
-        model,
-        video_spec,
-        frames_spec,
-        label_names,
-        crop_size,
-        top_k,
-        from_logits,
-        pixel_mean,
-        pixel_std,
+        model, video_spec, frames_spec, label_names, spec, top_k, from_logits
     )
     archive = _build_archive(
-        model, serve_video, serve_frames, video_spec, frames_spec
+        model, serve_video, serve_frames, video_spec, frames_spec, spec
     )
 
     model_dir = os.path.join(os.fspath(base_dir), name)
@@ -467,9 +497,13 @@ def export_saved_model(
     temp_dir = _new_temp_dir(model_dir)
     try:
         archive.write_out(temp_dir, verbose=False)
+        fileio.atomic_write_text(
+            os.path.join(temp_dir, "assets.extra", CLIP_SPEC_FILE),
+            spec.to_json(),
+        )
         if warmup:
             records = warmup_lib.warmup_records(
-                name, num_frames=warmup_frames, crop_size=crop_size
+                name, num_frames=spec.num_frames, crop_size=size
             )
             warmup_lib.write_warmup_file(temp_dir, records)
         final_dir = _publish(
@@ -478,8 +512,38 @@ def export_saved_model(
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    logging.info("Exported SavedModel %s", final_dir)
+    logging.info("Exported SavedModel %s (%s)", final_dir, spec.describe())
     return final_dir
+
+
+def read_clip_spec(saved_model):
+    """The `ClipSpec` an export follows, from its directory or loaded object.
+
+    Args:
+        saved_model: a SavedModel version directory (reads
+            `assets.extra/clip_spec.json`) or the object
+            `tf.saved_model.load` returned (reads its `clip_spec` variable).
+
+    Returns:
+        A `ClipSpec`, or None for an export without one.
+
+    Example:
+        >>> read_clip_spec("/models/c2d_nl/1").test_crop_size
+        256
+    """
+    if isinstance(saved_model, (str, os.PathLike)):
+        path = os.path.join(
+            os.fspath(saved_model), "assets.extra", CLIP_SPEC_FILE
+        )
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            return ClipSpec.from_json(f.read())
+    variables = getattr(saved_model, "clip_spec", None)
+    if not variables:
+        return None
+    text = variables[0].numpy()
+    return ClipSpec.from_json(text.decode("utf-8"))
 
 
 # ----------------------------------------------------------- inspection

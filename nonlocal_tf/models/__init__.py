@@ -10,18 +10,24 @@ from nonlocal_tf.models.complexity import count_params
 from nonlocal_tf.models.complexity import model_complexity
 from nonlocal_tf.models.endpoints import features_model
 from nonlocal_tf.models.endpoints import stage_endpoints
+from nonlocal_tf.models.heads import WindowAveragePooling3D
 from nonlocal_tf.models.insert import insert_nonlocal
-from nonlocal_tf.models.video_resnet import VideoResNet
+from nonlocal_tf.models.video_classifier import VideoClassifier
+from nonlocal_tf.models.video_classifier import head_pool_size
+from nonlocal_tf.models.video_resnet import build_backbone
 
 __all__ = [
     "Affine",
     "Complexity",
     "STEMS",
     "Stem",
-    "VideoResNet",
+    "VideoClassifier",
+    "WindowAveragePooling3D",
+    "build_backbone",
     "count_macs",
     "count_params",
     "features_model",
+    "head_pool_size",
     "insert_nonlocal",
     "model_complexity",
     "stage_endpoints",

@@ -1,7 +1,7 @@
 """Architecture tables of the C2D/I3D video ResNets (paper_spec §2, §3).
 
 Pure Python: block counts, per-block temporal kernels, stem/pool variants and
-non-local placements. `video_resnet.VideoResNet` turns them into layers.
+non-local placements. `video_resnet.build_backbone` turns them into layers.
 """
 
 import dataclasses
@@ -148,3 +148,23 @@ def stage_widths(width_per_group):
     return tuple(
         (width_per_group * 2**i, width_per_group * 4 * 2**i) for i in range(4)
     )
+
+
+def res5_temporal_size(num_frames, stem, pool2):
+    """Frames left at res5 for a clip of `num_frames` (conv1, pool1, pool2).
+
+    conv1's odd temporal kernel is padded by half its size on both sides, so
+    only its stride shortens the clip; the residual stages keep the length.
+
+    Example:
+        >>> res5_temporal_size(32, "caffe2_org", pool2=True)
+        4
+    """
+    stem = get_stem(stem)
+    size = (num_frames - 1) // stem.conv1_temporal_stride + 1
+    size = (
+        size + 2 * stem.pool1_padding[0] - stem.pool1_size[0]
+    ) // stem.pool1_strides[0] + 1
+    if pool2:
+        size = (size - 2) // 2 + 1
+    return max(size, 1)

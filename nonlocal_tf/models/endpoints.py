@@ -1,4 +1,4 @@
-"""Stage outputs (s1..s5) of a `VideoResNet`, as PySlowFast names them."""
+"""Stage outputs (s1..s5) of a `VideoClassifier`, as PySlowFast names them."""
 
 import keras
 
@@ -13,13 +13,13 @@ def stage_endpoints(model):
     residual block.
 
     Args:
-        model: a model built by `VideoResNet` (its layer names).
+        model: a model built by `VideoClassifier` (its layer names).
 
     Returns:
         `{"s1": "pool1", "s2": "res2_2_relu", ...}`.
 
     Example:
-        >>> model = VideoResNet(50, nonlocal_locations=[[], [1, 3], [], []])
+        >>> model = VideoClassifier(50, nonlocal_locations=[[], [1, 3], [], []])
         >>> stage_endpoints(model)["s3"]
         'nonlocal_conv3_3'
     """
@@ -27,7 +27,7 @@ def stage_endpoints(model):
     if "pool1" not in names:
         raise ValueError(
             f"Model '{model.name}' has no layer 'pool1'; stage_endpoints "
-            "needs a model built by nonlocal_tf.models.VideoResNet"
+            "needs a model built by nonlocal_tf.models.VideoClassifier"
         )
     endpoints = {"s1": "pool1"}
     for stage in range(2, 6):
@@ -51,7 +51,7 @@ def features_model(model, endpoints=STAGE_ENDPOINTS):
     """A model sharing `model`'s layers that returns a dict of stage outputs.
 
     Args:
-        model: a model built by `VideoResNet`.
+        model: a model built by `VideoClassifier`.
         endpoints: which of "s1".."s5" to return.
 
     Example:

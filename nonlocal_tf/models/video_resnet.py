@@ -1,4 +1,4 @@
-"""Generic C2D / I3D video ResNet with optional non-local blocks.
+"""The C2D / I3D video ResNet backbone with optional non-local blocks.
 
 The network follows the video-nonlocal-net Caffe2 code and PySlowFast
 (paper_spec §2.2): bottleneck blocks with the spatial stride in the 3x3 conv
@@ -32,7 +32,6 @@ _CONV_INIT = {
         "distribution": "untruncated_normal",
     },
 }
-_FC_INIT = {"class_name": "RandomNormal", "config": {"stddev": 0.01}}
 
 NONLOCAL_DEFAULTS = {
     "instantiation": "embedded_gaussian",
@@ -130,10 +129,11 @@ def _nonlocal(x, name, groups, use_bn, nonlocal_kwargs):
     return NonLocalBlock(groups=groups, use_bn=use_bn, name=name, **kwargs)(x)
 
 
-def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
+def build_backbone(
+    inputs,
+    *,
     depth=50,
     arch="c2d",
-    *,
     stem="pyslowfast",
     pool2=True,
     stride_in_1x1=False,
@@ -145,67 +145,18 @@ def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
     nonlocal_kwargs=None,
     frozen_bn=False,
     zero_init_final_bn=True,
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=400,
-    classifier_activation="softmax",
-    dropout_rate=0.5,
-    name="video_resnet",
 ):
-    """Builds a C2D or I3D ResNet-50/101 for clips `(B, T, H, W, C)`.
+    """The stem and res2..res5 of a C2D / I3D ResNet on `inputs`.
 
-    Args:
-        depth: 50 or 101 (blocks (3, 4, 6, 3) or (3, 4, 23, 3)).
-        arch: "c2d" (all temporal kernels 1) or "i3d" (conv1 5x7x7 and the
-            3x1x1 inflation pattern of paper_spec §2.2).
-        stem: "caffe2_org" (32x2/128x1 models: conv1 temporal stride 2, pool1
-            (2,3,3)/(2,2,2) without padding), "caffe2" (8x8/32x4 models:
-            pool1 (1,3,3)/(1,2,2) without padding, res2 55x55 at 224),
-            "pyslowfast" (pool1 padded (0,1,1), res2 56x56) or a `Stem`.
-        pool2: max-pool (2,1,1)/(2,1,1) after res2 (False for PySlowFast's
-            `c2d_nopool`).
-        stride_in_1x1: put the spatial stride of the first block of
-            res3/res4/res5 in the first 1x1 conv (branch2a) instead of the 3x3
-            conv (PySlowFast STRIDE_1X1, keras.applications ResNet).
-        width_per_group: inner width of res2 (64 in every published model);
-            the stem and every stage scale with it as in PySlowFast.
-        temporal_kernel_sizes: optional override of `arch`:
-            `(conv1_kernel, (res2, res3, res4, res5))` with one kernel size
-            per block, as returned by `architecture.temporal_kernels`.
-        nonlocal_locations: 4 sequences (res2..res5) of 0-based block
-            indices; a `NonLocalBlock` named `nonlocal_conv{S}_{i}` follows
-            the final ReLU of each listed block.
-        nonlocal_groups: int or 4 ints: contiguous temporal groups of the
-            non-local blocks in each stage (4 in res3 of the 32x4/128x1
-            models).
-        nonlocal_use_bn: BN after the non-local output conv (False in the
-            frozen-BN models, whose output conv is zero-initialised instead).
-        nonlocal_kwargs: extra `NonLocalBlock` arguments (e.g.
-            `instantiation`, `subsample_position`, `implementation`).
-        frozen_bn: replace every backbone BN by a frozen `Affine` (Caffe2
-            `_bn_s`/`_bn_b` only; the 32x4 and 128x1 checkpoints).
-        zero_init_final_bn: initialise the last BN gamma of every bottleneck
-            to 0 (Caffe2 BN_INIT_GAMMA, PySlowFast ZERO_INIT_FINAL_BN).
-        include_top: add global average pooling, dropout and the `pred`
-            dense layer.
-        input_shape: `(T, H, W, C)`; any entry may be None. Default
-            `(None, None, None, 3)`.
-        pooling: without the top, None (5D features), "avg" or "max".
-        classes: number of classes of `pred`.
-        classifier_activation: activation of the top (computed in float32);
-            None returns logits.
-        dropout_rate: dropout before `pred` (0.5 in the references).
-        name: model name.
+    The arguments are those of `VideoClassifier` (see there).
 
     Returns:
-        A functional `keras.Model`.
+        The res5 features (B, T5, H5, W5, 32 * width_per_group).
 
     Example:
-        >>> model = VideoResNet(50, "i3d", width_per_group=8, classes=10,
-        ...                     nonlocal_locations=[[], [1, 3], [1, 3, 5], []])
-        >>> model(keras.ops.zeros((1, 8, 64, 64, 3))).shape
-        (1, 10)
+        >>> inputs = keras.Input((8, 224, 224, 3))
+        >>> build_backbone(inputs, depth=50, arch="i3d").shape
+        (None, 4, 7, 7, 2048)
     """
     blocks = architecture.stage_blocks(depth)
     stem = architecture.get_stem(stem)
@@ -222,24 +173,7 @@ def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
     locations = architecture.normalize_locations(nonlocal_locations, depth)
     groups = architecture.normalize_groups(nonlocal_groups)
     widths = architecture.stage_widths(width_per_group)
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(
-            f"pooling must be None, 'avg' or 'max'; received {pooling!r}"
-        )
-    if include_top and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(
-            f"classes must be a positive int; received {classes!r}"
-        )
-    if input_shape is None:
-        input_shape = (None, None, None, 3)
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 4 or input_shape[-1] is None:
-        raise ValueError(
-            "input_shape must be (T, H, W, C) with a known C; received "
-            f"{input_shape!r}"
-        )
 
-    inputs = keras.Input(shape=input_shape, name="video")
     x = _conv(
         inputs,
         width_per_group,
@@ -296,21 +230,4 @@ def VideoResNet(  # noqa: N802 - a model constructor, as keras.applications
                 dtype=pool_dtype,
                 name="pool2",
             )(x)
-
-    if include_top:
-        x = keras.layers.GlobalAveragePooling3D(name="pool5")(x)
-        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
-        x = keras.layers.Dense(
-            classes,
-            kernel_initializer=keras.initializers.get(dict(_FC_INIT)),
-            bias_initializer="zeros",
-            name="pred",
-        )(x)
-        x = keras.layers.Activation(
-            classifier_activation, dtype="float32", name="predictions"
-        )(x)
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling3D(name="pool5")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling3D(name="pool5")(x)
-    return keras.Model(inputs, x, name=name)
+    return x

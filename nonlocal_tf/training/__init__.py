@@ -14,7 +14,7 @@ Example:
 """
 
 from nonlocal_tf.training.checkpointing import RunCheckpoint
-from nonlocal_tf.training.checkpointing import load_initial_weights
+from nonlocal_tf.training.checkpointing import load_run_weights
 from nonlocal_tf.training.config import TrainConfig
 from nonlocal_tf.training.evaluation import EvalResult
 from nonlocal_tf.training.evaluation import SavedModelClassifier
@@ -63,7 +63,7 @@ __all__ = [
     "create_strategy",
     "evaluate",
     "label_map_beside",
-    "load_initial_weights",
+    "load_run_weights",
     "mean_average_precision",
     "per_example_loss",
     "read_run_config",

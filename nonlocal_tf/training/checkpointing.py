@@ -22,15 +22,18 @@ Variables are checkpointed by their position in `model.variables` /
 also continues the dropout random stream.
 """
 
+import json
 import os
 
+import keras
 import tensorflow as tf
 from absl import logging
 
-from nonlocal_tf.training import io_utils
+from nonlocal_tf import fileio
 
 CHECKPOINT_SUBDIR = "checkpoints"
 FINAL_WEIGHTS = "final.weights.h5"
+MODEL_CONFIG = "model.json"
 
 
 def _variables_checkpoint(variables):
@@ -173,57 +176,86 @@ class RunCheckpoint:
             tf.io.gfile.rmtree(temp)
 
 
-def load_initial_weights(model, source):
-    """Applies initial weights to a freshly built `model`.
+def load_run_weights(model, run_dir):
+    """Loads a training run's weights into a freshly built `model`.
 
     Args:
-        model: The built model.
-        source: A callable `source(model)` (e.g. a zoo checkpoint loader or
-            2D->3D inflation), a `*.weights.h5` file, or a previous run's
-            model directory (its `final.weights.h5`, else the model part of
-            its latest checkpoint).
+        model: The built model (the run's architecture).
+        run_dir: The run's directory: its `final.weights.h5`, else the
+            model part of its latest checkpoint (a run that was stopped).
+
+    Returns:
+        The path read.
+
+    Raises:
+        FileNotFoundError: the directory has neither.
+        ValueError: the weights do not fit `model`.
 
     Example:
-        >>> load_initial_weights(model, "/runs/kinetics_c2d/")
+        >>> load_run_weights(model, "/runs/kinetics_c2d/")
     """
-    if callable(source):
-        source(model)
-        return
-    source = os.fspath(source)
-    if source.endswith(".weights.h5"):
-        if not tf.io.gfile.exists(source):
-            raise FileNotFoundError(f"Initial weights {source} do not exist.")
-        model.load_weights(source)
-        return
-    if tf.io.gfile.isdir(source):
-        final = os.path.join(source, FINAL_WEIGHTS)
-        if tf.io.gfile.exists(final):
+    final = os.path.join(run_dir, FINAL_WEIGHTS)
+    if tf.io.gfile.exists(final):
+        try:
             model.load_weights(final)
-            return
-        latest = tf.train.latest_checkpoint(
-            os.path.join(source, CHECKPOINT_SUBDIR)
-        )
-        if latest is not None:
-            logging.info("Initial weights: model part of %s", latest)
-            checkpoint = tf.train.Checkpoint(
-                model=_variables_checkpoint(model.variables)
-            )
-            status = checkpoint.restore(latest).expect_partial()
-            try:
-                status.assert_existing_objects_matched()
-            except AssertionError as error:
-                raise ValueError(
-                    f"Checkpoint {latest} does not match the model: {error}"
-                ) from error
-            return
-    raise ValueError(
-        f"Initial weights {source!r}: expected a callable, a *.weights.h5 "
-        "file or a run directory with final.weights.h5 or checkpoints/."
+        except ValueError as error:
+            raise ValueError(
+                f"{final} does not fit model '{model.name}': {error}"
+            ) from error
+        return final
+    latest = tf.train.latest_checkpoint(
+        os.path.join(run_dir, CHECKPOINT_SUBDIR)
     )
+    if latest is None:
+        raise FileNotFoundError(
+            f"{run_dir} has no {FINAL_WEIGHTS} and no checkpoint (not a "
+            "training run directory, or a run that never saved)"
+        )
+    logging.info("Weights: model part of %s", latest)
+    checkpoint = tf.train.Checkpoint(
+        model=_variables_checkpoint(model.variables)
+    )
+    status = checkpoint.restore(latest).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise ValueError(
+            f"Checkpoint {latest} does not match the model: {error}"
+        ) from error
+    return latest
+
+
+def save_model_config(model, model_dir):
+    """Writes the model's class and config to `model_dir/model.json`.
+
+    With it a later program rebuilds the trained architecture and its clip
+    spec from the run directory alone (`nonlocal_tf.zoo.load_model`).
+    """
+    config = keras.saving.serialize_keras_object(model)
+    fileio.atomic_write_json(os.path.join(model_dir, MODEL_CONFIG), config)
+
+
+def read_model_config(model_dir):
+    """The (untrained) model described by `model_dir/model.json`.
+
+    The model's classes must be registered (import `nonlocal_tf.models`).
+
+    Raises:
+        FileNotFoundError: there is no `model.json`.
+    """
+    path = os.path.join(model_dir, MODEL_CONFIG)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"{model_dir} has no {MODEL_CONFIG} (not a directory written by "
+            "nonlocal_tf.training.train)"
+        )
+    with tf.io.gfile.GFile(path) as f:
+        config = json.load(f)
+    return keras.saving.deserialize_keras_object(config, safe_mode=True)
 
 
 def save_final_weights(model, model_dir):
     """Writes `model_dir/final.weights.h5` atomically; returns its path."""
     path = os.path.join(model_dir, FINAL_WEIGHTS)
-    io_utils.atomic_save_weights(model, path)
+    fileio.atomic_save_weights(model, path)
     return path

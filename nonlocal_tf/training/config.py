@@ -6,12 +6,14 @@ import os
 
 import tensorflow as tf
 
-from nonlocal_tf.training import io_utils
+from nonlocal_tf import fileio
 from nonlocal_tf.training import strategy as strategy_lib
 
 CONFIG_FILENAME = "config.json"
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 SCHEDULES = ("step", "cosine", "constant")
+# Sections of config.json that record the run rather than configure it.
+RECORD_KEYS = ("run", "clip_spec")
 
 
 @dataclasses.dataclass
@@ -156,7 +158,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        values = {k: v for k, v in values.items() if k != "run"}
+        values = {k: v for k, v in values.items() if k not in RECORD_KEYS}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -181,12 +183,20 @@ def read_config(model_dir):
         return json.load(f)
 
 
-def write_config(config, extra_run_info=None):
-    """Writes `config` (plus `extra_run_info`) to `model_dir/config.json`."""
+def write_config(config, extra_run_info=None, clip_spec=None):
+    """Writes `model_dir/config.json`: `config`, the run, the clip spec.
+
+    Args:
+        config: The `TrainConfig`.
+        extra_run_info: Recorded under "run" (replicas, versions).
+        clip_spec: The model's effective `ClipSpec`, recorded under
+            "clip_spec".
+    """
     values = config.to_dict()
     if extra_run_info:
-        values = {**values, "run": extra_run_info}
-    io_utils.atomic_write_text(
-        config_path(config.model_dir),
-        json.dumps(values, indent=2, sort_keys=True),
+        values["run"] = extra_run_info
+    if clip_spec is not None:
+        values["clip_spec"] = clip_spec.to_dict()
+    fileio.atomic_write_json(
+        config_path(config.model_dir), values, sort_keys=True
     )

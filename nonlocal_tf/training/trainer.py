@@ -74,14 +74,14 @@ def _build_schedule(config):
     )
 
 
-def _record_config(config, info, global_batch_size, resumed_from):
+def _record_config(config, info, global_batch_size, resumed_from, model):
     previous = config_lib.read_config(config.model_dir)
     if previous is not None and resumed_from is not None:
         current = config.to_dict()
         changed = sorted(
             key
             for key in set(previous) | set(current)
-            if key not in _COSMETIC_KEYS + ("run",)
+            if key not in _COSMETIC_KEYS + config_lib.RECORD_KEYS
             and previous.get(key) != current.get(key)
         )
         if changed:
@@ -103,6 +103,7 @@ def _record_config(config, info, global_batch_size, resumed_from):
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
         },
+        clip_spec=getattr(model, "clip_spec", None),
     )
 
 
@@ -226,8 +227,9 @@ def train(
             With several workers, `config.model_dir` must be on a file system
             they all see (the chief writes the shared state there).
         initial_weights: Applied on a fresh start (not on resume): a callable
-            `fn(model)`, a `*.weights.h5` file or a previous run's directory
-            (see `load_initial_weights`).
+            `fn(model)`, e.g. `lambda m: zoo.load_weights(m, source)` (a zoo
+            checkpoint, a `*.weights.h5` file, a previous run's directory) or
+            2D->3D inflation.
         callbacks: Callables `fn(step, logs)` run on the host after every
             step (`logs` has `loss`, `accuracy` of that step).
 
@@ -314,7 +316,7 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
     if resumed_from is None:
         if initial_weights is not None:
             with strategy.scope():
-                checkpointing.load_initial_weights(model, initial_weights)
+                initial_weights(model)
         start = 0
     else:
         logging.info(
@@ -324,7 +326,8 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         )
         start = resumed_from
     if info.is_chief:
-        _record_config(config, info, global_batch_size, resumed_from)
+        _record_config(config, info, global_batch_size, resumed_from, model)
+        checkpointing.save_model_config(model, config.model_dir)
 
     train_step = _make_train_step(
         config,

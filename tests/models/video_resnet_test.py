@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nonlocal_tf.models import Affine
-from nonlocal_tf.models import VideoResNet
+from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import features_model
 from nonlocal_tf.models import stage_endpoints
 
@@ -45,7 +45,7 @@ I3D_R101 = [
 
 @pytest.mark.parametrize("stem,frames", list(STAGE_SIZES))
 def test_stage_sizes_follow_paper_spec(stem, frames):
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         "i3d",
         stem=stem,
@@ -69,7 +69,7 @@ def test_stage_sizes_follow_paper_spec(stem, frames):
 
 @pytest.mark.parametrize("depth,pattern", [(50, I3D_R50), (101, I3D_R101)])
 def test_i3d_temporal_kernels(depth, pattern):
-    model = VideoResNet(depth, "i3d", width_per_group=2)
+    model = VideoClassifier(depth, "i3d", width_per_group=2)
     assert model.get_layer("conv1").kernel_size == (5, 7, 7)
     for stage, flags in enumerate(pattern):
         for index, flag in enumerate(flags):
@@ -77,7 +77,7 @@ def test_i3d_temporal_kernels(depth, pattern):
             b = model.get_layer(f"res{stage + 2}_{index}_branch2b")
             assert a.kernel_size == ((3, 1, 1) if flag else (1, 1, 1))
             assert b.kernel_size == (1, 3, 3)
-    c2d = VideoResNet(depth, "c2d", width_per_group=2)
+    c2d = VideoClassifier(depth, "c2d", width_per_group=2)
     assert all(
         layer.kernel_size[0] == 1
         for layer in c2d.layers
@@ -86,7 +86,7 @@ def test_i3d_temporal_kernels(depth, pattern):
 
 
 def test_layers_follow_caffe2_conventions():
-    model = VideoResNet(50, "i3d", width_per_group=2)
+    model = VideoClassifier(50, "i3d", width_per_group=2)
     convs = [x for x in model.layers if isinstance(x, keras.layers.Conv3D)]
     assert len(convs) == 53
     for conv in convs:
@@ -120,7 +120,7 @@ def test_layers_follow_caffe2_conventions():
 
 
 def test_stride_in_1x1_and_no_pool2():
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         stride_in_1x1=True,
         pool2=False,
@@ -134,7 +134,7 @@ def test_stride_in_1x1_and_no_pool2():
 
 
 def test_frozen_bn_uses_frozen_affine():
-    model = VideoResNet(50, frozen_bn=True, width_per_group=2)
+    model = VideoClassifier(50, frozen_bn=True, width_per_group=2)
     assert not any(
         isinstance(x, keras.layers.BatchNormalization) for x in model.layers
     )
@@ -150,11 +150,11 @@ def test_frozen_bn_uses_frozen_affine():
 def test_any_input_size():
     # The fixture's network (C2D + 5 NL, width 8): JAX compiles the weight
     # initialisers once for both tests.
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         "c2d",
         width_per_group=8,
-        classes=10,
+        num_classes=10,
         classifier_activation=None,
         nonlocal_locations=[[], [1, 3], [1, 3, 5], []],
     )
@@ -165,10 +165,10 @@ def test_any_input_size():
 
 
 def test_heads():
-    logits = VideoResNet(
-        50, "i3d", width_per_group=2, classes=7, classifier_activation=None
+    logits = VideoClassifier(
+        50, "i3d", width_per_group=2, num_classes=7, classifier_activation=None
     )
-    softmax = VideoResNet(50, "i3d", width_per_group=2, classes=7)
+    softmax = VideoClassifier(50, "i3d", width_per_group=2, num_classes=7)
     softmax.set_weights(logits.get_weights())
     x = np.random.rand(1, 2, 32, 32, 3).astype("float32")
     np.testing.assert_allclose(
@@ -177,17 +177,17 @@ def test_heads():
         rtol=1e-5,
         atol=1e-7,
     )
-    features = VideoResNet(50, width_per_group=2, include_top=False)
+    features = VideoClassifier(50, width_per_group=2, include_top=False)
     assert features.output.shape == (None, None, None, None, 64)
     for pooling in ("avg", "max"):
-        pooled = VideoResNet(
+        pooled = VideoClassifier(
             50, width_per_group=2, include_top=False, pooling=pooling
         )
         assert pooled.output.shape == (None, 64)
 
 
 def test_features_model_returns_stage_outputs():
-    model = VideoResNet(50, width_per_group=2, input_shape=(4, 64, 64, 3))
+    model = VideoClassifier(50, width_per_group=2, input_shape=(4, 64, 64, 3))
     outputs = features_model(model)(np.zeros((1, 4, 64, 64, 3), "float32"))
     assert {k: tuple(v.shape) for k, v in outputs.items()} == {
         "s1": (1, 4, 16, 16, 2),
@@ -201,10 +201,10 @@ def test_features_model_returns_stage_outputs():
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_float32_output(policy):
     keras.config.set_dtype_policy(policy)
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         width_per_group=2,
-        classes=3,
+        num_classes=3,
         classifier_activation=None,
         nonlocal_locations=[[], [1], [], []],
     )
@@ -233,4 +233,4 @@ def test_mixed_precision_keeps_float32_output(policy):
 )
 def test_invalid_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        VideoResNet(**{"width_per_group": 2, **kwargs})
+        VideoClassifier(**{"width_per_group": 2, **kwargs})

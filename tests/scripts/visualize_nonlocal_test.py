@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
     keras.utils.set_random_seed(2)
     model = zoo.get_model(
         MODEL,
-        classes=3,
+        num_classes=3,
         width_per_group=4,
         input_shape=(NUM_FRAMES, CROP, CROP, 3),
     )

@@ -122,7 +122,7 @@ def logits_model(run_dir):
 
     model = zoo.get_model(
         MODEL,
-        classes=3,
+        num_classes=3,
         width_per_group=WIDTH,
         input_shape=(NUM_FRAMES, CROP, CROP, 3),
         classifier_activation=None,
@@ -434,7 +434,7 @@ def test_train_inflates_imagenet_weights(dataset, tmp_path):
         f"--model_dir={model_dir}",
     )
     model = zoo.get_model(
-        MODEL, classes=3, input_shape=(NUM_FRAMES, CROP, CROP, 3)
+        MODEL, num_classes=3, input_shape=(NUM_FRAMES, CROP, CROP, 3)
     )
     model.load_weights(str(model_dir / "final.weights.h5"))
     # C2D: every kernel has temporal size 1, so inflation copies the 2D one.

@@ -26,7 +26,10 @@ def tiny_clip_shape(name, size=32):
 def test_entry_builds_and_runs(name):
     shape = tiny_clip_shape(name)
     model = zoo.get_model(
-        name, width_per_group=4, classes=3, input_shape=(None, None, None, 3)
+        name,
+        width_per_group=4,
+        num_classes=3,
+        input_shape=(None, None, None, 3),
     )
     assert model.name == name
     out = model(np.random.rand(2, *shape).astype("float32"))
@@ -56,7 +59,10 @@ def _randomise(model, seed=0):
 )
 def test_gradients_reach_every_trainable_weight(name):
     model = zoo.get_model(
-        name, width_per_group=4, classes=3, input_shape=(None, None, None, 3)
+        name,
+        width_per_group=4,
+        num_classes=3,
+        input_shape=(None, None, None, 3),
     )
     _randomise(model)
     x = np.random.default_rng(1).normal(size=(2, 4, 64, 64, 3))
@@ -74,7 +80,10 @@ def test_gradients_reach_every_trainable_weight(name):
 def test_keras_round_trip_of_a_frozen_bn_nonlocal_model():
     name = "i3d_nl5_r50_32x4"  # Affine layers, grouped NL blocks without BN
     model = zoo.get_model(
-        name, width_per_group=2, classes=5, input_shape=(None, None, None, 3)
+        name,
+        width_per_group=2,
+        num_classes=5,
+        input_shape=(None, None, None, 3),
     )
     _randomise(model)
     assert isinstance(model.get_layer("res_conv1_bn"), Affine)

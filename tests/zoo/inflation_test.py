@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nonlocal_tf import zoo
-from nonlocal_tf.models import VideoResNet
+from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import features_model
 from nonlocal_tf.zoo.inflation import inflate_2d_weights
 
@@ -42,11 +42,11 @@ def resnet2d():
 
 def test_c2d_from_keras_model_matches_2d_network(resnet2d):
     model2d, frame, s5_2d, logits_2d = resnet2d
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         "c2d",
         stride_in_1x1=True,
-        classes=10,
+        num_classes=10,
         classifier_activation=None,
         input_shape=(2, SIZE, SIZE, 3),
     )
@@ -96,10 +96,10 @@ def test_c2d_from_legacy_keras_h5(resnet2d, tmp_path):
     path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
     with h5py.File(path, "w") as f:  # the format of the ImageNet downloads
         legacy_h5_format.save_weights_to_hdf5_group(f, model2d)
-    model = VideoResNet(
+    model = VideoClassifier(
         50,
         stride_in_1x1=True,
-        classes=10,
+        num_classes=10,
         classifier_activation=None,
         input_shape=(2, SIZE, SIZE, 3),
     )
@@ -162,7 +162,7 @@ def test_c2d_nl_from_caffe2_pickle_keeps_nonlocal_identity(resnet2d, tmp_path):
     model = zoo.get_model(
         "c2d_nl5_r50_8x8_pyslowfast",
         stride_in_1x1=True,
-        classes=10,
+        num_classes=10,
         classifier_activation=None,
         input_shape=(2, SIZE, SIZE, 3),
     )
@@ -181,7 +181,9 @@ def test_mismatched_source_is_refused(tmp_path):
     blobs = {"conv1_w": np.zeros((64, 3, 7, 7), np.float32)}
     with open(path, "wb") as f:
         pickle.dump({"blobs": blobs}, f, protocol=2)
-    model = VideoResNet(50, width_per_group=2, input_shape=(2, SIZE, SIZE, 3))
+    model = VideoClassifier(
+        50, width_per_group=2, input_shape=(2, SIZE, SIZE, 3)
+    )
     with pytest.raises(ValueError, match="shape mismatch: conv1_w") as e:
         inflate_2d_weights(model, path)
     assert "missing in the source: res2_0_branch2a_w" in str(e.value)

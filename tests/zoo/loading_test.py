@@ -11,6 +11,7 @@ import pytest
 
 from nonlocal_tf import zoo
 from nonlocal_tf.zoo import convert
+from tests.fixtures import PYSLOWFAST
 from tests.zoo import caffe2_spec
 
 NAME = "c2d_r50_8x8"
@@ -40,17 +41,17 @@ def test_head_with_other_classes_is_skipped_only_when_asked(checkpoint):
         r" \(10, 128\), model expects \(400, 128\)",
     ):
         _model(weights=path)
-    model = _model(weights=path, classes=7)
+    model = _model(weights=path, num_classes=7)
     report = zoo.load_weights(model, path, skip_mismatched_head=True)
     assert [name for name, _ in report.skipped] == ["pred_w", "pred_b"]
     assert "checkpoint head has 10 classes" in report.skipped[0][1]
-    assert "classes=7" in report.summary()
+    assert "num_classes=7" in report.summary()
     np.testing.assert_array_equal(
         np.asarray(model.get_layer("conv1").kernel),
         blobs["conv1_w"].transpose(2, 3, 4, 1, 0),
     )
     # Same class count: the head is loaded.
-    model = _model(weights=path, classes=10)
+    model = _model(weights=path, num_classes=10)
     np.testing.assert_array_equal(
         np.asarray(model.get_layer("pred").bias), blobs["pred_b"]
     )
@@ -71,12 +72,12 @@ def test_convert_then_load_weights_h5(checkpoint, tmp_path):
     assert report.ok and out.exists()
     assert os.listdir(out.parent) == ["c2d.weights.h5"]
     x = np.random.default_rng(0).normal(size=(1, 2, 32, 32, 3)).astype("f4")
-    from_pkl = _model(weights=path, classes=10)
-    from_h5 = _model(weights=str(out), classes=10)
+    from_pkl = _model(weights=path, num_classes=10)
+    from_h5 = _model(weights=str(out), num_classes=10)
     np.testing.assert_array_equal(
         np.asarray(from_pkl(x)), np.asarray(from_h5(x))
     )
-    other = _model(classes=3)
+    other = _model(num_classes=3)
     before = [keras.ops.convert_to_numpy(w.value) for w in other.weights]
     with (
         pytest.warns(UserWarning),
@@ -125,11 +126,7 @@ def test_convert_weights_script(checkpoint, tmp_path, repo_root):
 
 
 def test_pyth_without_torch_names_the_extra(monkeypatch):
-    fixture = os.path.join(
-        os.environ["NONLOCAL_TF_FIXTURES"], "pyslowfast", "c2d_nln_r50_w8.pyth"
-    )
-    if not os.path.exists(fixture):
-        pytest.skip(f"fixture folder missing: {fixture}")
+    fixture = str(PYSLOWFAST / "c2d_nln_r50_w8.pyth")
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install nonlocal-tf\[torch\]"):
         zoo.read_checkpoint(fixture)

@@ -31,7 +31,8 @@ OFFICIAL = [
 @pytest.mark.parametrize("file_name,frames,rate,frozen,top1,top5", OFFICIAL)
 def test_official_rows(file_name, frames, rate, frozen, top1, top5):
     entry = zoo.get_entry(file_name)
-    assert (entry.frames, entry.sampling_rate) == (frames, rate)
+    spec = entry.clip_spec
+    assert (spec.num_frames, spec.sampling_rate) == (frames, rate)
     assert bool(entry.architecture.get("frozen_bn")) == frozen
     assert entry.architecture["arch"] == file_name[:3]
     assert bool(any(entry.architecture["nonlocal_locations"])) == (
@@ -45,7 +46,13 @@ def test_official_rows(file_name, frames, rate, frozen, top1, top5):
         f"https://dl.fbaipublicfiles.com/video-nonlocal/{file_name}.pkl"
     )
     assert (source.accuracy.top1, source.accuracy.top5) == (top1, top5)
-    assert entry.mean == (114.75,) * 3 and entry.std == (57.375,) * 3
+    # video-nonlocal-net's protocol: docs/reference.md, "Input contract".
+    assert spec.mean == (114.75,) * 3 and spec.std == (57.375,) * 3
+    assert spec.temporal_sampling == "caffe2"
+    assert spec.jitter_scales == (256, 320) and spec.crop_size == 224
+    assert (spec.test_crop_size, spec.num_test_clips) == (256, 10)
+    assert spec.num_test_crops == 3
+    assert spec.test_head == "fully_convolutional"
     assert entry.input_shape == (frames, 224, 224, 3)
 
 
@@ -76,7 +83,11 @@ def test_pyslowfast_aliases(config):
     assert entry.architecture["depth"] == depth
     assert entry.architecture["nonlocal_locations"] == locations
     assert entry.architecture["pool2"] == ("NOPOOL" not in config)
-    assert (entry.frames, entry.sampling_rate) == (8, 8)
+    spec = entry.clip_spec
+    assert (spec.num_frames, spec.sampling_rate) == (8, 8)
+    assert spec.temporal_sampling == "pyslowfast"
+    assert spec.test_head == "fully_convolutional"
+    assert (spec.test_crop_size, spec.num_test_views) == (256, 30)
     if accuracy:
         source = entry.weights["kinetics400"]
         assert source.url == (
@@ -121,8 +132,7 @@ def test_duplicate_names_and_aliases_are_refused():
         name="mine",
         description="",
         architecture=entry.architecture,
-        frames=8,
-        sampling_rate=8,
+        clip_spec=entry.clip_spec,
         aliases=("C2D_BASELINE_32x2_IN_pretrain_400k",),
     )
     with pytest.raises(ValueError, match="already used"):
@@ -145,9 +155,9 @@ def test_catalogue():
 
 
 def test_weights_argument_is_checked(tmp_path):
-    with pytest.raises(ValueError, match="'kinetics400'.*no such file"):
+    with pytest.raises(FileNotFoundError, match="no such file.*kinetics400"):
         zoo.get_model("i3d_r50_8x8", weights="imagenet", width_per_group=2)
-    with pytest.raises(ValueError, match="has no published weights"):
+    with pytest.raises(FileNotFoundError, match="has no published weights"):
         zoo.get_model("c2d_r101_32x2", weights="kinetics400")
     with pytest.raises(ValueError, match="full-width"):
         zoo.get_model("i3d_r50_8x8", weights="kinetics400", width_per_group=8)
@@ -169,6 +179,7 @@ def test_named_weights_are_fetched_from_the_entry_url(monkeypatch):
             "origin": "https://dl.fbaipublicfiles.com/video-nonlocal/"
             "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
             "file_hash": None,
+            "hash_algorithm": "sha256",
             "cache_subdir": "models/nonlocal_tf",
         }
     ]
