@@ -27,6 +27,7 @@ import time
 
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import features
 from nonlocal_tf.data import pipeline
@@ -267,9 +268,8 @@ def run(
         loops[f"train_{frames}x224x224_rate{rate}"] = functools.partial(
             pipeline.build_dataset,
             pattern,
+            ClipSpec(num_frames=frames, sampling_rate=rate, crop_size=224),
             mode="train",
-            num_frames=frames,
-            sampling_rate=rate,
             batch_size=batch_size,
             seed=0,
             shuffle_buffer_size=8,

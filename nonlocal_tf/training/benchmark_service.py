@@ -13,6 +13,7 @@ import functools
 import gc
 import statistics
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import benchmark
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.training import data_service
@@ -49,10 +50,13 @@ def run(
     build = functools.partial(
         pipeline.build_dataset,
         pattern,
+        ClipSpec(
+            num_frames=num_frames,
+            sampling_rate=sampling_rate,
+            crop_size=crop_size,
+            jitter_scales=(crop_size * 8 // 7, crop_size * 10 // 7),  # 256, 320
+        ),
         mode="train",
-        num_frames=num_frames,
-        sampling_rate=sampling_rate,
-        crop_size=crop_size,
         batch_size=batch_size,
         seed=0,
         shuffle_buffer_size=8,

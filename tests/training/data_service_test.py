@@ -9,6 +9,7 @@ import pytest
 
 from nonlocal_tf import data
 from nonlocal_tf import training
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.training import data_service
 from tests.conftest import REPO_ROOT
 from tests.data import helpers
@@ -74,11 +75,13 @@ def _dataset_fn(pattern, global_batch_size):
     def dataset_fn(context):
         return data.build_dataset(
             pattern,
+            ClipSpec(
+                num_frames=tiny.CLIP_SHAPE[0],
+                sampling_rate=2,
+                crop_size=tiny.CLIP_SHAPE[1],
+                jitter_scales=(8, 10),
+            ),
             mode="train",
-            num_frames=tiny.CLIP_SHAPE[0],
-            sampling_rate=2,
-            crop_size=tiny.CLIP_SHAPE[1],
-            jitter_scales=(8, 10),
             num_classes=tiny.NUM_CLASSES,
             batch_size=context.get_per_replica_batch_size(global_batch_size),
             input_context=context,
