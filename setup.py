@@ -14,6 +14,17 @@ def _version():
     raise RuntimeError("nonlocal_tf/version.py has no __version__")
 
 
+# The command-line programs (nonlocal_tf/programs/<name>.py, each with a
+# `run`); scripts/<name>.py runs the same from a checkout.
+PROGRAMS = {
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
+    "visualize": "visualize_nonlocal",
+}
+
+
 def _packages():
     core = setuptools.find_packages(include=["nonlocal_tf", "nonlocal_tf.*"])
     zoo = ["nonlocal_tf.zoo"] + [
@@ -62,6 +73,12 @@ setuptools.setup(
             "wheel>=0.40",
             "scikit-video>=1.1.11",
         ],
+    },
+    entry_points={
+        "console_scripts": [
+            f"nonlocal-{command} = nonlocal_tf.programs.{name}:run"
+            for command, name in PROGRAMS.items()
+        ]
     },
     classifiers=[
         "Programming Language :: Python :: 3",

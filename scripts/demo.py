@@ -328,17 +328,48 @@ def prepare_records(demo, data):
     return results
 
 
-def build_model(demo, with_nonlocal=True):
-    from nonlocal_tf import zoo
+def clip_spec(settings):
+    """The demo model's input contract: 8 frames every 2nd, 64x64 crops."""
+    from nonlocal_tf import ClipSpec
 
+    return ClipSpec(
+        num_frames=NUM_FRAMES,
+        sampling_rate=SAMPLING_RATE,
+        crop_size=SIZE,
+        jitter_scales=(SIZE, SIZE),
+        test_crop_size=SIZE,
+        num_test_clips=settings["num_test_clips"],
+        num_test_crops=settings["num_test_crops"],
+    )
+
+
+def make_task(demo, with_nonlocal=True):
+    """The narrow 2-class zoo model and the records, as one task."""
+    from nonlocal_tf import training
+    from nonlocal_tf import zoo
+    from nonlocal_tf.data import synthetic
+
+    settings = demo.settings
     kwargs = {} if with_nonlocal else {"nonlocal_locations": [[]] * 4}
-    return zoo.get_model(
-        demo.settings["model"],
-        width_per_group=demo.settings["width_per_group"],
-        input_shape=(NUM_FRAMES, SIZE, SIZE, 3),
-        classes=2,
-        dropout_rate=demo.settings["dropout"],
-        **kwargs,
+
+    def model_fn(input_shape):
+        return zoo.get_model(
+            settings["model"],
+            width_per_group=settings["width_per_group"],
+            input_shape=input_shape,
+            num_classes=len(synthetic.CLASS_NAMES),
+            dropout_rate=settings["dropout"],
+            clip_spec=clip_spec(settings),
+            **kwargs,
+        )
+
+    return training.VideoClassificationTask(
+        model_fn=model_fn,
+        clip_spec=clip_spec(settings),
+        train_records=demo.pattern("train"),
+        num_classes=len(synthetic.CLASS_NAMES),
+        class_names=list(synthetic.CLASS_NAMES),
+        seed=settings["seed"],
     )
 
 
@@ -352,7 +383,6 @@ def _nonlocal_blocks(model):
 
 def train_model(demo, with_nonlocal=True):
     """Step 3: `nonlocal_tf.training.train` on the training records."""
-    from nonlocal_tf import data as data_lib
     from nonlocal_tf import training
 
     settings = demo.settings
@@ -375,21 +405,8 @@ def train_model(demo, with_nonlocal=True):
         extra={"demo": settings, "nonlocal": with_nonlocal},
     )
 
-    def dataset_fn(input_context):
-        return data_lib.build_dataset(
-            demo.pattern("train"),
-            mode="train",
-            num_frames=NUM_FRAMES,
-            sampling_rate=SAMPLING_RATE,
-            crop_size=SIZE,
-            jitter_scales=(SIZE, SIZE),
-            num_classes=2,
-            batch_size=input_context.get_per_replica_batch_size(batch),
-            input_context=input_context,
-            seed=settings["seed"],
-        )
-
-    model = build_model(demo, with_nonlocal)
+    task = make_task(demo, with_nonlocal)
+    model = task.build_model()
     blocks = _nonlocal_blocks(model)
     if with_nonlocal:
         if not blocks:
@@ -418,12 +435,7 @@ def train_model(demo, with_nonlocal=True):
         )
     del model
     started = time.perf_counter()
-    result = training.train(
-        config,
-        lambda: build_model(demo, with_nonlocal),
-        dataset_fn,
-        callbacks=[_StepPrinter(demo, steps, every)],
-    )
+    result = task.train(config, callbacks=[_StepPrinter(demo, steps, every)])
     seconds = time.perf_counter() - started
     if result.resumed_from is not None:
         demo.note(f"resumed from the checkpoint of step {result.resumed_from}")
@@ -437,30 +449,8 @@ def train_model(demo, with_nonlocal=True):
 
 
 def _evaluate_split(demo, model, split):
-    from nonlocal_tf import data as data_lib
-    from nonlocal_tf import training
-    from nonlocal_tf.data import synthetic
-
-    settings = demo.settings
-    clips, crops = settings["num_test_clips"], settings["num_test_crops"]
-    dataset = data_lib.build_dataset(
-        demo.pattern(split),
-        mode="test",
-        num_frames=NUM_FRAMES,
-        sampling_rate=SAMPLING_RATE,
-        test_crop_size=SIZE,
-        num_test_clips=clips,
-        num_test_crops=crops,
-        num_classes=len(synthetic.CLASS_NAMES),
-        batch_size=4,
-    )
-    return training.evaluate(
-        model,
-        dataset,
-        num_clips=clips,
-        num_crops=crops,
-        class_names=list(synthetic.CLASS_NAMES),
-        progress=False,
+    return make_task(demo).evaluate(
+        model, demo.pattern(split), batch_size=4, progress=False
     )
 
 

@@ -7,8 +7,10 @@ Example:
     >>> model = zoo.get_model("I3D_NLN_8x8_R50", weights="I3D_NLN_8x8_R50.pkl")
 """
 
+from .api import clip_spec_of
 from .api import get_entry
 from .api import get_model
+from .api import is_registered
 from .api import list_models
 from .api import load_model
 from .api import rebuild
@@ -36,10 +38,12 @@ __all__ = [
     "LoadReport",
     "ModelEntry",
     "WeightSource",
+    "clip_spec_of",
     "convert_checkpoint",
     "get_entry",
     "get_model",
     "inflate_2d_weights",
+    "is_registered",
     "list_models",
     "load_model",
     "load_weights",

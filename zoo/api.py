@@ -1,6 +1,8 @@
 """`list_models`, `get_model`, `load_model`: the zoo, keras.applications way."""
 
+import json
 import os
+import zipfile
 
 import keras
 from absl import logging
@@ -43,6 +45,16 @@ def get_entry(name):
         'i3d_nl5_r50_8x8_pyslowfast'
     """
     return REGISTRY.get(name)
+
+
+def is_registered(name):
+    """Whether `name` is a zoo name or alias (case-insensitive).
+
+    Example:
+        >>> is_registered("I3D_NLN_8x8_R50"), is_registered("runs/c2d")
+        (True, False)
+    """
+    return name in REGISTRY
 
 
 def register(entry):
@@ -216,7 +228,7 @@ def load_model(
                 "nonlocal_tf VideoClassifier: it carries no clip spec"
             )
     else:
-        if source not in REGISTRY and os.path.sep in source:
+        if not is_registered(source) and os.path.sep in source:
             raise FileNotFoundError(
                 f"--model {source!r}: no such run directory or .keras file, "
                 "and not a zoo name"
@@ -262,3 +274,37 @@ def rebuild(model, *, clip_spec=None, input_shape=None):
     new.set_weights(model.get_weights())
     logging.info("Rebuilt %s for %s", model.name, new.clip_spec.describe())
     return new
+
+
+def clip_spec_of(source):
+    """The `ClipSpec` a model source carries, without building the model.
+
+    Args:
+        source: a zoo name or alias, a training run's directory (its
+            `model.json`) or a `.keras` file of a `VideoClassifier`.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: an unknown zoo name, or a source without a clip spec.
+
+    Example:
+        >>> clip_spec_of("I3D_NLN_8x8_R50").num_frames
+        8
+    """
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        config = loading.run_model_config(source)
+    elif source.endswith(".keras"):
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"No such .keras file: {source}")
+        with zipfile.ZipFile(source) as archive:
+            config = json.loads(archive.read("config.json"))
+    else:
+        return get_entry(source).clip_spec
+    spec = config.get("config", {}).get("clip_spec")
+    if spec is None:
+        raise ValueError(
+            f"{source} holds a {config.get('class_name')}, not a nonlocal_tf "
+            "VideoClassifier: it carries no clip spec (give the clip flags)"
+        )
+    return ClipSpec.from_dict(spec)

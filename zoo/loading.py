@@ -7,6 +7,7 @@ weight tag. `model_from_run` rebuilds the model a run trained.
 
 import dataclasses
 import hashlib
+import json
 import os
 
 import keras
@@ -323,6 +324,24 @@ def _load_file(model, path, skip_mismatched_head):
     return load_checkpoint(
         model, checkpoint, skip_mismatched_head=skip_mismatched_head
     )
+
+
+def run_model_config(run_dir):
+    """The serialised model (`{"class_name", "config", ...}`) of a run.
+
+    Raises:
+        FileNotFoundError: the directory has no `model.json`.
+    """
+    from nonlocal_tf.training import checkpointing
+
+    path = os.path.join(run_dir, checkpointing.MODEL_CONFIG)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{run_dir} has no {checkpointing.MODEL_CONFIG} (not a directory "
+            "written by nonlocal_tf.training.train)"
+        )
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def model_from_run(run_dir):

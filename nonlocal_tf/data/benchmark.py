@@ -54,7 +54,7 @@ def sample_clip_dir():
     return folder if folder.is_dir() else None
 
 
-def source_videos(video_dir):
+def _source_videos(video_dir):
     if video_dir:
         names = sorted(
             n
@@ -95,7 +95,7 @@ def make_records(
     Returns:
         (PrepareResult, file pattern of the records).
     """
-    sources = source_videos(video_dir)
+    sources = _source_videos(video_dir)
     entries = [
         annotations.VideoEntry(
             sources[i % len(sources)],
@@ -268,7 +268,7 @@ def run(
         loops[f"train_{frames}x224x224_rate{rate}"] = functools.partial(
             pipeline.build_dataset,
             pattern,
-            ClipSpec(num_frames=frames, sampling_rate=rate, crop_size=224),
+            ClipSpec(num_frames=frames, sampling_rate=rate),
             mode="train",
             batch_size=batch_size,
             seed=0,

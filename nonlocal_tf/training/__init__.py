@@ -41,6 +41,7 @@ from nonlocal_tf.training.schedules import build_schedule
 from nonlocal_tf.training.strategy import WorkerInfo
 from nonlocal_tf.training.strategy import create_strategy
 from nonlocal_tf.training.strategy import worker_info
+from nonlocal_tf.training.task import VideoClassificationTask
 from nonlocal_tf.training.trainer import TrainResult
 from nonlocal_tf.training.trainer import read_run_config
 from nonlocal_tf.training.trainer import train
@@ -53,6 +54,7 @@ __all__ = [
     "StepSchedule",
     "TrainConfig",
     "TrainResult",
+    "VideoClassificationTask",
     "WarmupCosineSchedule",
     "WorkerInfo",
     "average_precision",

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.training import io_utils
 from nonlocal_tf.training import metrics
 
@@ -310,7 +311,7 @@ class SavedModelClassifier:
     """
 
     def __init__(self, path):
-        from nonlocal_tf.data import transforms
+        from nonlocal_tf.export.saved_model import read_clip_spec
 
         self.path = str(path)
         loaded = tf.saved_model.load(self.path)
@@ -319,8 +320,11 @@ class SavedModelClassifier:
         self.video_shape = self._serving.structured_input_signature[1][
             "video"
         ].shape
-        self._mean = transforms.MEAN_PIXEL
-        self._std = transforms.STD_PIXEL
+        # The export's own normalisation (the default for older exports).
+        spec = read_clip_spec(self.path) or ClipSpec()
+        self.clip_spec = read_clip_spec(self.path)
+        self._mean = np.asarray(spec.mean, np.float32)
+        self._std = np.asarray(spec.std, np.float32)
         self.label_names = {}
 
     def __call__(self, clips):

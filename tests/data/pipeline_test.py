@@ -6,25 +6,27 @@ which pixels a crop holds.
 """
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import skipped
 from tests.data import helpers
 
 # Frame counts of the 12 index videos, 3 per shard; video v has label v.
 LENGTHS = [[5, 12, 40], [7, 20, 33], [9, 16, 25], [11, 30, 3]]
-SMALL = {
-    "num_frames": 4,
-    "sampling_rate": 3,
-    "crop_size": 32,
-    "jitter_scales": (40, 48),
-    "test_crop_size": 40,
-    "num_test_clips": 3,
-}
+SMALL = ClipSpec(
+    num_frames=4,
+    sampling_rate=3,
+    crop_size=32,
+    jitter_scales=(40, 48),
+    test_crop_size=40,
+    num_test_clips=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +52,10 @@ def pattern(shards):
     return str(shards[0].parent / "index-*.tfrecord")
 
 
-def build(shards, **kwargs):
-    options = dict(SMALL, num_classes=12, seed=0)
+def build(shards, spec=SMALL, **kwargs):
+    options = dict(num_classes=12, seed=0)
     options.update(kwargs)
-    return pipeline.build_dataset(pattern(shards), **options)
+    return pipeline.build_dataset(pattern(shards), spec, **options)
 
 
 def test_train_clips_hold_the_window_frames(shards):
@@ -100,18 +102,17 @@ def test_short_video_train_window_wraps(tmp_path):
         tmp_path / "short.tfrecord", [("s", helpers.index_video(5), [0])]
     )
     dataset = pipeline.build_dataset(
-        str(path), mode="train", batch_size=3, seed=1, **SMALL
+        str(path), SMALL, mode="train", batch_size=3, seed=1
     )
     clips, _ = next(iter(dataset))
     for clip in clips.numpy():
         assert helpers.frame_indices(clip).tolist() == [0, 3, 1, 4]
     clamped = pipeline.build_dataset(
         str(path),
+        replace(SMALL, temporal_sampling="pyslowfast"),
         mode="train",
         batch_size=1,
         seed=1,
-        temporal_sampling="pyslowfast",
-        **SMALL,
     )
     clips, _ = next(iter(clamped))
     # PySlowFast: linspace(0, 11, 4) = 0, 3.67, 7.33, 11 -> 0, 3, 7, 11,
@@ -131,11 +132,10 @@ def test_train_crop_scale_and_flip_on_coordinate_frames(tmp_path):
     )
     dataset = pipeline.build_dataset(
         str(path),
+        ClipSpec(
+            num_frames=2, sampling_rate=1, crop_size=32, jitter_scales=(40, 60)
+        ),
         mode="train",
-        num_frames=2,
-        sampling_rate=1,
-        crop_size=32,
-        jitter_scales=(40, 60),
         batch_size=8,
         seed=3,
     )
@@ -192,11 +192,10 @@ def test_test_crops_on_coordinate_frames(tmp_path):
     )
     (element,) = pipeline.build_dataset(
         str(path),
+        ClipSpec(
+            num_frames=2, sampling_rate=1, num_test_clips=1, test_crop_size=40
+        ),
         mode="test",
-        num_frames=2,
-        sampling_rate=1,
-        num_test_clips=1,
-        test_crop_size=40,
         batch_size=1,
     )
     pixels = element["views"].numpy()[0] * 57.375 + 114.75
@@ -260,11 +259,11 @@ def test_multi_label_multi_hot(tmp_path):
     )
     dataset = pipeline.build_dataset(
         str(path),
+        SMALL,
         mode="test",
         multi_label=True,
         num_classes=3,
         batch_size=3,
-        **SMALL,
     )
     (batch,) = list(dataset)
     np.testing.assert_array_equal(
@@ -272,13 +271,13 @@ def test_multi_label_multi_hot(tmp_path):
     )
     train = pipeline.build_dataset(
         str(path),
+        SMALL,
         mode="train",
         multi_label=True,
         num_classes=3,
         batch_size=3,
         shuffle=False,
         seed=0,
-        **SMALL,
     )
     _, labels = next(iter(train))
     assert labels.dtype == tf.float32 and labels.shape == (3, 3)
@@ -322,6 +321,7 @@ def test_corrupt_records_are_skipped_counted_and_logged(tmp_path, caplog, mode):
     counter = skipped.SkippedRecords()
     dataset = pipeline.build_dataset(
         str(path),
+        SMALL,
         mode=mode,
         batch_size=1,
         num_classes=3,
@@ -329,7 +329,6 @@ def test_corrupt_records_are_skipped_counted_and_logged(tmp_path, caplog, mode):
         shuffle=False,
         repeat=False,
         seed=0,
-        **SMALL,
     )
     with caplog.at_level(logging.WARNING, logger="absl"):
         elements = list(dataset)
@@ -358,10 +357,10 @@ def test_crc_corruption_ends_that_file_only(tmp_path, shards):
     path.write_bytes(bytes(data))
     dataset = pipeline.build_dataset(
         [str(path), str(shards[0])],
+        SMALL,
         mode="test",
         batch_size=1,
         num_classes=12,
-        **SMALL,
     )
     ids = [e["video_id"].numpy()[0].decode() for e in dataset]
     assert sorted(ids) == ["r0", "v00", "v01", "v02"]
@@ -374,12 +373,12 @@ def test_bad_arguments(shards, tmp_path):
         pipeline.build_dataset(pattern(shards), multi_label=True)
     with pytest.raises(ValueError, match="jitter_scales"):
         pipeline.build_dataset(
-            pattern(shards), crop_size=224, jitter_scales=(200, 320)
+            pattern(shards), ClipSpec(crop_size=224, jitter_scales=(200, 320))
         )
     with pytest.raises(ValueError, match="mode"):
         pipeline.build_dataset(pattern(shards), mode="eval")
     with pytest.raises(ValueError, match="num_test_crops"):
-        pipeline.build_dataset(pattern(shards), num_test_crops=2)
+        pipeline.build_dataset(pattern(shards), ClipSpec(num_test_crops=2))
 
 
 def test_with_a_distribution_strategy(shards):

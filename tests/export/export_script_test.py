@@ -24,7 +24,7 @@ def test_export_script_from_keras_file(tmp_path):
             f"--labels={tmp_path / 'labels.txt'}",
             f"--export_dir={tmp_path / 'models'}",
             "--num_frames=4",
-            "--crop_size=16",
+            "--test_crop_size=16",
         ],
         cwd=REPO_ROOT,
         env=helpers.clean_env(),

@@ -69,7 +69,7 @@ def _pooled_dense(classes, activation=None):
         (
             lambda: _model((4, 8, 8, 3), _pooled_dense(7)),
             {"crop_size": 16, "from_logits": True},
-            r"frames of 8x8\. Received crop_size=16",
+            r"frames of 8x8; the frames signature makes 16x16 views",
         ),
         (
             lambda: _model((4, 8, 8, 3), _pooled_dense(7)),
@@ -135,7 +135,8 @@ def test_static_model_labels_round_trip_and_shape_checks(tmp_path):
         warmup=False,
     )
     assert path == os.path.join(str(tmp_path), "static", "1")
-    assert not os.path.exists(os.path.join(path, "assets.extra"))
+    # Without warm-up requests, assets.extra holds only the clip spec.
+    assert os.listdir(os.path.join(path, "assets.extra")) == ["clip_spec.json"]
     text = describe_signatures(path)
     assert "input  video: float32 (-1, 4, 16, 16, 3)" in text
     assert "input  frames: string (-1, 4)" in text

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from nonlocal_tf.clip_spec import ClipSpec
 from tests.scripts import helpers
 
 MODEL = "C2D_NLN_8x8_R50"
@@ -42,11 +43,13 @@ def setup(tmp_path_factory):
     model.save_weights(str(weights))
     clip = data.read_video_views(
         str(video),
-        num_frames=NUM_FRAMES,
-        sampling_rate=RATE,
-        test_crop_size=CROP,
-        num_test_clips=1,
-        num_test_crops=1,
+        ClipSpec(
+            num_frames=NUM_FRAMES,
+            sampling_rate=RATE,
+            test_crop_size=CROP,
+            num_test_clips=1,
+            num_test_crops=1,
+        ),
         short_side=None,
     ).numpy()[0]
     return {

@@ -12,12 +12,23 @@ import json
 import numpy as np
 import pytest
 
+from nonlocal_tf.clip_spec import ClipSpec
 from tests.scripts import helpers
 
 MODEL = "C2D_NLN_8x8_R50"
 WIDTH = 4
 NUM_FRAMES, RATE, CROP = 4, 2, 32
 CLIPS, CROPS = 2, 3
+# The clips of the trained model: the zoo entry's spec, the flags below
+# applied (the test views; the training crop is added at train time).
+SPEC = ClipSpec(
+    num_frames=NUM_FRAMES,
+    sampling_rate=RATE,
+    temporal_sampling="pyslowfast",
+    test_crop_size=CROP,
+    num_test_clips=CLIPS,
+    num_test_crops=CROPS,
+)
 TRAIN_STEPS = 6
 VIEW_FLAGS = (
     f"--num_frames={NUM_FRAMES}",
@@ -146,12 +157,8 @@ def _view_logits(model, pattern, multi_label=False):
 
     dataset = data.build_dataset(
         pattern,
+        SPEC,
         mode="test",
-        num_frames=NUM_FRAMES,
-        sampling_rate=RATE,
-        test_crop_size=CROP,
-        num_test_clips=CLIPS,
-        num_test_crops=CROPS,
         num_classes=3,
         multi_label=multi_label,
         batch_size=1,
@@ -194,7 +201,16 @@ def test_train_writes_a_complete_run(run_dir, dataset):
     flags = config["extra"]["flags"]
     assert flags["model"] == MODEL and flags["width_per_group"] == WIDTH
     # --num_classes came from the records' label_map.json.
-    assert flags["num_classes"] == 3
+    assert config["extra"]["num_classes"] == 3
+    # The effective clip spec: the entry's, with the flags' overrides.
+    assert config["clip_spec"] == dict(
+        SPEC.to_dict(), crop_size=CROP, jitter_scales=[32, 40]
+    )
+    overrides = config["extra"]["clip_spec_overrides"]
+    assert overrides["num_frames"] == {"model": 8, "flag": NUM_FRAMES}
+    model_json = json.loads((run_dir / "model.json").read_text())
+    assert model_json["class_name"] == "VideoClassifier"
+    assert model_json["config"]["clip_spec"] == config["clip_spec"]
     assert config["train_steps"] == TRAIN_STEPS
     assert config["run"]["global_batch_size"] == 2
     checkpoints = run_dir / "checkpoints"
@@ -210,18 +226,21 @@ def test_train_writes_a_complete_run(run_dir, dataset):
 
 
 def test_evaluate_matches_numpy(run_dir, dataset, logits_model, tmp_path):
+    # The run directory is the whole model: architecture, clip spec, weights.
     out = tmp_path / "eval"
     stdout = helpers.run_script(
         "evaluate.py",
-        f"--model={MODEL}",
-        f"--width_per_group={WIDTH}",
-        f"--weights={run_dir}",
+        f"--model={run_dir}",
         f"--test_records={dataset['val']}",
-        *VIEW_FLAGS,
         f"--output_dir={out}",
     )
     assert "6 videos" in stdout
     metrics = json.loads((out / "metrics.json").read_text())
+    assert (
+        metrics["clip_spec"]
+        == json.loads((run_dir / "config.json").read_text())["clip_spec"]
+    )
+    assert metrics["clip_spec_overrides"] == {}
     predictions = _predictions(out / "predictions.csv")
     reference = _view_logits(logits_model, dataset["val"])
     assert sorted(predictions) == sorted(reference)
@@ -304,12 +323,8 @@ def exported(run_dir, dataset):
     base = dataset["root"] / "models"
     stdout = helpers.run_script(
         "export.py",
-        f"--model={MODEL}",
-        f"--width_per_group={WIDTH}",
-        f"--weights={run_dir}",
+        f"--model={run_dir}",
         f"--labels={dataset['label_map']}",
-        f"--num_frames={NUM_FRAMES}",
-        f"--crop_size={CROP}",
         f"--export_dir={base}",
         "--name=tiny_c2d",
     )
@@ -369,11 +384,7 @@ def test_predict_zoo_model_and_saved_model(
     )
     views = data.read_video_views(
         video,
-        num_frames=NUM_FRAMES,
-        sampling_rate=RATE,
-        test_crop_size=CROP,
-        num_test_clips=CLIPS,
-        num_test_crops=CROPS,
+        SPEC,
         short_side=None,
     ).numpy()
     expected = _softmax(logits_model.predict_on_batch(views)).mean(axis=0)

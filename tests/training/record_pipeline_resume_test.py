@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf import data
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.training import inputs
 from nonlocal_tf.training import strategy as strategy_lib
@@ -46,11 +47,13 @@ def _worker_input(pattern):
     def dataset_fn(context):
         return data.build_dataset(
             pattern,
+            ClipSpec(
+                num_frames=4,
+                sampling_rate=2,
+                crop_size=32,
+                jitter_scales=(32, 40),
+            ),
             mode="train",
-            num_frames=4,
-            sampling_rate=2,
-            crop_size=32,
-            jitter_scales=(32, 40),
             num_classes=3,
             batch_size=context.get_per_replica_batch_size(2),
             input_context=context,

@@ -2,6 +2,8 @@
 mixed precision, initial weights, resume of a finished run, bad input."""
 
 import json
+import os
+import shutil
 
 import keras
 import numpy as np
@@ -10,6 +12,7 @@ import tensorflow as tf
 
 from nonlocal_tf import training
 from nonlocal_tf.training import summaries
+from nonlocal_tf.training.checkpointing import load_run_weights
 from tests.training import tiny
 
 
@@ -137,20 +140,24 @@ def test_initial_weights_callable_and_path(tmp_path):
     _train(config, initial_weights=lambda model: calls.append(model))
     assert len(calls) == 1
 
-    # A previous run's directory or its weights file initialise a new run.
-    for source in (tmp_path / "a", tmp_path / "a" / "final.weights.h5"):
+    # A previous run's directory initialises a new run: its final weights,
+    # or (a run stopped early) the model part of its latest checkpoint.
+    stopped = tmp_path / "stopped"
+    shutil.copytree(tmp_path / "a", stopped)
+    os.remove(stopped / "final.weights.h5")
+    for source in (tmp_path / "a", stopped):
         target = tmp_path / f"b_{source.name}"
         result, _ = _train(
             _config(
                 target, epochs=1, steps_per_epoch=1, base_learning_rate=1e-9
             ),
-            initial_weights=str(source),
+            initial_weights=lambda m, s=source: load_run_weights(m, str(s)),
         )
         np.testing.assert_allclose(
             result.model.get_layer("head").kernel.numpy(), 0.25, atol=1e-6
         )
-    with pytest.raises(ValueError, match="Initial weights"):
-        _train(_config(tmp_path / "c"), initial_weights=str(tmp_path / "none"))
+    with pytest.raises(FileNotFoundError, match="no final.weights.h5"):
+        load_run_weights(result.model, str(tmp_path / "none"))
 
 
 def test_multi_label_training_with_label_smoothing(tmp_path):

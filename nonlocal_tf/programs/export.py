@@ -1,0 +1,134 @@
+r"""Exports a video classifier as a TF Serving SavedModel.
+
+Writes `<export_dir>/<name>/<version>/` with the `serving_default` (float
+clip) and `classify_frames` (JPEG frames) signatures, TF Serving warm-up
+requests and the model's clip spec (`assets.extra/clip_spec.json`), then
+prints the signatures. `classify_frames` makes the test pipeline's centre
+view of each frame (the spec's test crop size), with the test pipeline's
+own functions. Examples:
+
+  python scripts/export.py --model=/runs/c2d_nl \
+      --labels=records/label_map.json --export_dir=/models --name=c2d_nl
+
+  python scripts/export.py --model=I3D_NLN_8x8_R50 \
+      --weights=/weights/I3D_NLN_8x8_R50.pkl --labels=kinetics_400.json \
+      --export_dir=/models
+
+  python scripts/export.py --model=run/model.keras --labels=labels.txt \
+      --export_dir=/models --name=my_model
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from nonlocal_tf.programs import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("keras_model", None, "A .keras file (same as --model).")
+common.define_model_flags(
+    "For --model: classes of the head; default the number of --labels, "
+    "else the model's."
+)
+flags.DEFINE_string(
+    "labels",
+    None,
+    "Class names: a JSON label map {name: index}, a JSON list, or a text "
+    "file with one name per line. Default: class_<i>.",
+)
+flags.DEFINE_string("export_dir", None, "Base directory of served models.")
+flags.DEFINE_string(
+    "name", None, "Served model name. Default: --model's name or file stem."
+)
+flags.DEFINE_integer(
+    "version", None, "Version number. Default: the next free one."
+)
+common.define_clip_flags()
+flags.DEFINE_integer("top_k", 5, "Number of best classes returned.")
+flags.DEFINE_enum(
+    "from_logits",
+    "auto",
+    ["auto", "true", "false"],
+    "Whether the model returns logits (auto: decided on a random clip).",
+)
+flags.DEFINE_bool("warmup", True, "Write TF Serving warm-up requests.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --version.")
+flags.adopt_module_key_flags(common)
+flags.mark_flag_as_required("export_dir")
+
+
+def _default_name(source):
+    stem = source.rstrip("/").rsplit("/", 1)[-1]
+    return stem.removesuffix(".keras")
+
+
+def _load(source, label_names):
+    """`(model, clip spec)`; the spec is None for a plain Keras model."""
+    if source.endswith(".keras") and not _is_video_classifier(source):
+        import keras
+
+        from nonlocal_tf import models  # noqa: F401  (registers our layers)
+
+        logging.info("%s carries no clip spec: derived from its shape", source)
+        return keras.saving.load_model(source, compile=False), None
+    resolved = common.resolve_model(
+        FLAGS,
+        source=source,
+        num_classes=FLAGS.num_classes
+        or (len(label_names) if label_names else None),
+        # T pinned, frame size free: serving_default takes any crop.
+        input_shape_fn=lambda spec: (spec.num_frames, None, None, 3),
+    )
+    return resolved.model, resolved.clip_spec
+
+
+def _is_video_classifier(path):
+    from nonlocal_tf import zoo
+
+    try:
+        zoo.clip_spec_of(path)
+    except ValueError:
+        return False
+    return True
+
+
+def main(argv):
+    del argv
+    from nonlocal_tf.export import labels as labels_lib
+    from nonlocal_tf.export import saved_model
+
+    source = FLAGS.model or FLAGS.keras_model
+    if bool(FLAGS.model) == bool(FLAGS.keras_model):
+        raise app.UsageError("Give exactly one of --model and --keras_model.")
+    label_names = None
+    if FLAGS.labels:
+        label_names = labels_lib.load_label_names(FLAGS.labels)
+    model, spec = _load(source, label_names)
+    from_logits = {"auto": "auto", "true": True, "false": False}[
+        FLAGS.from_logits
+    ]
+    path = saved_model.export_saved_model(
+        model,
+        FLAGS.export_dir,
+        FLAGS.name or _default_name(source),
+        version=FLAGS.version,
+        label_names=label_names,
+        clip_spec=spec,
+        num_frames=None if spec else FLAGS.num_frames,
+        crop_size=None if spec else FLAGS.test_crop_size,
+        top_k=FLAGS.top_k,
+        from_logits=from_logits,
+        warmup=FLAGS.warmup,
+        overwrite=FLAGS.overwrite,
+    )
+    logging.info("Exported %s", path)
+    print(f"SavedModel: {path}")
+    print(f"clip spec: {saved_model.read_clip_spec(path).describe()}")
+    print(saved_model.describe_signatures(path))
+
+
+def run():
+    """The console command `nonlocal-export`."""
+    from nonlocal_tf.programs import runner
+
+    runner.run(main, __doc__)

@@ -1,0 +1,141 @@
+r"""Classifies one video file: multi-view test, top-5 labels.
+
+The video is cut into the model's test views as the test pipeline cuts a
+record (`nonlocal_tf.data.read_video_views`: frames resized to --short_side
+as preparation does, then the clip spec's K clips x 1 or 3 crops of its
+test crop size); the softmax of every view is averaged. Clip flags override
+the spec (logged).
+
+--model is a training run's model_dir, a zoo name with --weights (a
+*.weights.h5 file, a zoo checkpoint or weight tag) or a .keras file;
+--saved_model is an exported SavedModel (called through `serving_default`,
+with its embedded clip spec):
+
+  python scripts/predict.py --video=clip.mp4 --model=/runs/c2d_nl \
+      --labels=records/label_map.json
+
+  python scripts/predict.py --video=clip.mp4 --saved_model=/models/c2d_nl/1
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from nonlocal_tf.programs import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("video", None, "The video file.")
+common.define_model_flags(
+    "For --model: classes of the head; default the label map's size, else "
+    "the model's."
+)
+flags.DEFINE_string("saved_model", None, "An exported SavedModel directory.")
+flags.DEFINE_string(
+    "labels",
+    None,
+    "Class names: label_map.json ({name: index}), a JSON list or one name "
+    "per line. Default: class_<i> (a SavedModel's own labels when given).",
+)
+common.define_clip_flags()
+flags.DEFINE_integer(
+    "short_side",
+    320,
+    "Frames are first resized to this short side, as prepare_data.py does "
+    "(0 keeps the video's size).",
+)
+flags.DEFINE_float("fps", None, "Resample to this frame rate first.")
+flags.DEFINE_integer("view_batch_size", None, "Views per model call.")
+flags.DEFINE_integer("top_k", 5, "Classes printed.")
+flags.DEFINE_string(
+    "output_json", None, "Also write the probabilities and top-k here."
+)
+flags.adopt_module_key_flags(common)
+flags.mark_flag_as_required("video")
+
+
+def load_labels():
+    if not FLAGS.labels:
+        return None
+    from nonlocal_tf.export import labels
+
+    return labels.load_label_names(FLAGS.labels)
+
+
+def load_model(names):
+    """`(model or callable, clip spec)` from --model / --saved_model."""
+    if bool(FLAGS.model) == bool(FLAGS.saved_model):
+        raise app.UsageError("Give exactly one of --model and --saved_model.")
+    if FLAGS.saved_model:
+        from nonlocal_tf import training
+
+        model = training.SavedModelClassifier(FLAGS.saved_model)
+        if model.clip_spec is None:
+            raise app.UsageError(
+                f"{FLAGS.saved_model} has no clip spec (exported before clip "
+                "specs): give the clip flags"
+            )
+        return model, common.apply_overrides(model.clip_spec, FLAGS)[0]
+    resolved = common.resolve_model(
+        FLAGS, num_classes=FLAGS.num_classes or (len(names) if names else None)
+    )
+    return resolved.model, resolved.clip_spec
+
+
+def main(argv):
+    del argv
+    if not os.path.isfile(FLAGS.video):
+        raise FileNotFoundError(f"--video {FLAGS.video}: no such file")
+    import numpy as np
+
+    from nonlocal_tf import data
+    from nonlocal_tf import fileio
+    from nonlocal_tf import training
+
+    names = load_labels()
+    model, spec = load_model(names)
+    views = data.read_video_views(
+        FLAGS.video, spec, short_side=FLAGS.short_side or None, fps=FLAGS.fps
+    )
+    probabilities, _ = training.score_video(
+        model, views, view_batch_size=FLAGS.view_batch_size
+    )
+    if names is not None and len(names) != len(probabilities):
+        raise app.UsageError(
+            f"--labels has {len(names)} names, the model {len(probabilities)} "
+            "classes."
+        )
+    if names is None:
+        known = getattr(model, "label_names", {})
+        names = [known.get(i, f"class_{i}") for i in range(len(probabilities))]
+    order = np.argsort(-probabilities, kind="stable")[: FLAGS.top_k]
+    top = [(names[i], int(i), float(probabilities[i])) for i in order]
+    print(
+        f"{FLAGS.video}: {views.shape[0]} views ({spec.num_test_clips} "
+        f"clips x {spec.num_test_crops} crops of {spec.test_crop_size}, "
+        f"{spec.num_frames} frames every {spec.sampling_rate}), softmax "
+        "averaged"
+    )
+    for rank, (name, _, score) in enumerate(top, start=1):
+        print(f"  {rank}. {name}  {score:.6f}")
+    if FLAGS.output_json:
+        fileio.atomic_write_json(
+            FLAGS.output_json,
+            {
+                "video": FLAGS.video,
+                "model": FLAGS.model or FLAGS.saved_model,
+                "num_views": int(views.shape[0]),
+                "clip_spec": spec.to_dict(),
+                "probabilities": probabilities.tolist(),
+                "top_k": [
+                    {"label": n, "index": i, "score": p} for n, i, p in top
+                ],
+            },
+        )
+
+
+def run():
+    """The console command `nonlocal-predict`."""
+    from nonlocal_tf.programs import runner
+
+    runner.run(main, __doc__)

@@ -1,0 +1,259 @@
+r"""Trains a zoo video model on TFRecord clips with tf.distribute.
+
+The clips (frames x rate, sampling, crops, test views) are the zoo entry's
+clip spec; a clip flag given explicitly overrides it (logged, and recorded
+in config.json and metrics.json). The paper's Kinetics recipe (8 GPUs x 8
+clips, 400k steps, lr 0.01 / 10 at 150k and 300k, Nesterov momentum 0.9,
+weight decay 1e-4, dropout 0.5), on 32x2 clips:
+
+  python scripts/train.py --model=i3d_nl5_r50_32x2 \
+      --train_records='/data/kinetics/train-*' \
+      --val_records='/data/kinetics/val-*' \
+      --strategy=mirrored --batch_size_per_replica=8 \
+      --train_steps=400000 --lr_boundaries=150000,300000 \
+      --inflate_from=/weights/R50_IN_caffe2.pkl --model_dir=/runs/i3d_nl5
+
+A narrow copy of a zoo model (--width_per_group) on small clips, e.g.
+records made by scripts/prepare_data.py from a few videos:
+
+  python scripts/train.py --model=C2D_NLN_8x8_R50 --width_per_group=8 \
+      --train_records='records/train-*' --val_records='records/val-*' \
+      --num_frames=4 --sampling_rate=2 --crop_size=64 --jitter_scales=64,80 \
+      --test_crop_size=64 --num_test_clips=2 --batch_size_per_replica=4 \
+      --train_steps=100 --model_dir=/tmp/run
+
+--num_classes defaults to the size of the label_map.json that
+prepare_data.py writes beside the records. Run the same command again after
+a crash or preemption to continue where it stopped. The run directory holds
+the model (model.json: architecture and clip spec), so later programs need
+only --model=<model_dir>. With --val_records, the chief ends with a
+multi-view evaluation written to <model_dir>/eval/ (metrics.json,
+per_class.csv, predictions.csv).
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from nonlocal_tf.programs import common
+from nonlocal_tf.programs import config_flags
+from nonlocal_tf.training import config as config_lib
+from nonlocal_tf.training import strategy as strategy_lib
+
+FLAGS = flags.FLAGS
+
+common.define_model_flags(
+    "Number of classes; default: the size of the label map.", weights=False
+)
+flags.DEFINE_string(
+    "label_map",
+    None,
+    "Class names: a label_map.json ({name: index}, as prepare_data.py "
+    "writes), a JSON list or one name per line. Default: label_map.json "
+    "beside --train_records, if there.",
+)
+flags.DEFINE_float("dropout", 0.5, "Dropout rate before the classifier.")
+flags.DEFINE_string(
+    "init_weights",
+    None,
+    "Initial weights: a zoo checkpoint (Caffe2 .pkl / PySlowFast .pyth) or "
+    "weight tag (e.g. kinetics400), a *.weights.h5 file or a previous run's "
+    "model_dir.",
+)
+flags.DEFINE_string(
+    "inflate_from",
+    None,
+    "ImageNet 2D ResNet-50/101 weights to inflate into 3D: a Caffe2 .pkl or "
+    "a keras.applications ResNet weights file (full width only).",
+)
+flags.DEFINE_string("train_records", None, "Training TFRecord file pattern.")
+flags.DEFINE_string("val_records", None, "Validation TFRecord pattern.")
+flags.DEFINE_string(
+    "data_service",
+    None,
+    "grpc://host:port of a tf.data service dispatcher "
+    "(scripts/data_service.py): the training input is decoded and "
+    "augmented on its workers (no data position in checkpoints).",
+)
+common.define_clip_flags()
+flags.DEFINE_integer(
+    "num_train_examples",
+    None,
+    "Training set size for epoch-based settings; default: the records, "
+    "counted.",
+)
+flags.DEFINE_list(
+    "lr_boundary_epochs", [], "Step schedule: decay epochs (instead of steps)."
+)
+flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs (instead).")
+config_flags.define_dataclass_flags(
+    config_lib.TrainConfig,
+    exclude=("extra",),
+    defaults={"batch_size_per_replica": 8, "log_every_steps": 50},
+    choices={
+        "schedule": config_lib.SCHEDULES,
+        "mixed_precision": config_lib.PRECISION_POLICIES,
+        "strategy": strategy_lib.STRATEGIES,
+    },
+    # The names these settings had before they were generated.
+    aliases={
+        "base_lr": "base_learning_rate",
+        "lr_schedule": "schedule",
+        "warmup_start_lr": "warmup_start_learning_rate",
+        "end_lr": "end_learning_rate",
+    },
+)
+flags.adopt_module_key_flags(common)
+flags.mark_flags_as_required(["model", "train_records", "model_dir"])
+
+
+def initial_weights():
+    """`train`'s initial-weights hook from --init_weights / --inflate_from."""
+    from nonlocal_tf import zoo
+
+    if FLAGS.init_weights and FLAGS.inflate_from:
+        raise app.UsageError("Give --init_weights or --inflate_from, not both.")
+    if FLAGS.inflate_from:
+
+        def inflate(model):
+            report = zoo.inflate_2d_weights(model, FLAGS.inflate_from)
+            logging.info("Initial weights: %s", report)
+
+        return inflate
+    if not FLAGS.init_weights:
+        return None
+    # A head for other classes than the checkpoint's stays initialised.
+    return lambda model: zoo.load_weights(
+        model, FLAGS.init_weights, skip_mismatched_head=True
+    )
+
+
+def _steps_per_epoch(global_batch_size):
+    if FLAGS.steps_per_epoch:
+        return FLAGS.steps_per_epoch
+    if not (FLAGS.epochs or FLAGS.lr_boundary_epochs or FLAGS.warmup_epochs):
+        return None
+    from nonlocal_tf import training
+
+    examples = FLAGS.num_train_examples
+    if not examples:
+        logging.info("Counting records in %s ...", FLAGS.train_records)
+        examples = training.count_records(FLAGS.train_records)
+    steps = examples // global_batch_size
+    if steps < 1:
+        raise app.UsageError(
+            f"{examples} training examples give no full global batch of "
+            f"{global_batch_size}."
+        )
+    logging.info("%d examples -> %d steps per epoch.", examples, steps)
+    return steps
+
+
+def make_config(num_replicas, extra):
+    """The `TrainConfig` from the generated flags and the epoch settings."""
+    values = config_flags.dataclass_values(
+        config_lib.TrainConfig, FLAGS, exclude=("extra",)
+    )
+    steps_per_epoch = _steps_per_epoch(
+        FLAGS.batch_size_per_replica * num_replicas
+    )
+    values["steps_per_epoch"] = steps_per_epoch
+    if FLAGS.lr_boundary_epochs:
+        if FLAGS.lr_boundaries:
+            raise app.UsageError(
+                "Give --lr_boundaries or --lr_boundary_epochs, not both."
+            )
+        values["lr_boundaries"] = [
+            round(float(e) * steps_per_epoch) for e in FLAGS.lr_boundary_epochs
+        ]
+    if FLAGS.warmup_epochs:
+        values["warmup_steps"] = round(FLAGS.warmup_epochs * steps_per_epoch)
+    try:
+        return config_lib.TrainConfig(**values, extra=extra)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
+def build_task():
+    """The task: the zoo model and its clip spec (flags applied), the data."""
+    from nonlocal_tf import data
+    from nonlocal_tf import training
+    from nonlocal_tf import zoo
+
+    data.list_files(FLAGS.train_records)  # a pattern that matches nothing
+    spec, changes = common.apply_overrides(zoo.clip_spec_of(FLAGS.model), FLAGS)
+    names, num_classes = common.class_names(
+        FLAGS.label_map, FLAGS.train_records, FLAGS.num_classes
+    )
+
+    def model_fn(input_shape):
+        return zoo.get_model(
+            FLAGS.model,
+            num_classes=num_classes,
+            classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
+            dropout_rate=FLAGS.dropout,
+            input_shape=input_shape,
+            width_per_group=FLAGS.width_per_group or 64,
+            clip_spec=spec,
+        )
+
+    task = training.VideoClassificationTask(
+        model_fn=model_fn,
+        clip_spec=spec,
+        train_records=FLAGS.train_records,
+        val_records=FLAGS.val_records,
+        num_classes=num_classes,
+        multi_label=FLAGS.multi_label,
+        class_names=names,
+        seed=FLAGS.seed,
+    )
+    return task, changes
+
+
+def main(argv):
+    del argv
+    from nonlocal_tf import training
+    from nonlocal_tf import zoo
+
+    # The strategy comes first: MultiWorkerMirroredStrategy must be created
+    # before any other TensorFlow op.
+    strategy = training.create_strategy(FLAGS.strategy)
+    task, changes = build_task()
+    key_flags = FLAGS.get_key_flags_for_module(sys.modules[__name__])
+    extra = {
+        "flags": {f.name: f.value for f in key_flags},
+        "num_classes": task.num_classes,
+        "clip_spec_overrides": common.changes_record(changes),
+    }
+    config = make_config(strategy.num_replicas_in_sync, extra)
+    result = task.train(
+        config,
+        strategy=strategy,
+        initial_weights=initial_weights(),
+        data_service=FLAGS.data_service,
+    )
+    logging.info("Trained %d steps: %s", result.step, result.weights_path)
+    if FLAGS.val_records and training.worker_info(strategy).is_chief:
+        model = task.build_model("test")
+        zoo.load_weights(model, result.weights_path)
+        evaluated = task.evaluate(model)
+        task.write_results(
+            evaluated,
+            os.path.join(FLAGS.model_dir, "eval"),
+            setup={
+                "weights": result.weights_path,
+                "test_records": FLAGS.val_records,
+            },
+            extra={"clip_spec_overrides": common.changes_record(changes)},
+        )
+        logging.info("Validation: %s", evaluated.metrics)
+
+
+def run():
+    """The console command `nonlocal-train`."""
+    from nonlocal_tf.programs import runner
+
+    runner.run(main, __doc__)
