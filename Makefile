@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,video,serving,torch,jax]"
+	$(PY) -m pip install -q -e ".[dev,video,serving,torch,jax,beam]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -62,6 +62,8 @@ setuptools.setup(
         "serving": ["tensorflow-serving-api>=2.16,<2.22", "requests>=2.28"],
         "torch": ["torch>=2.1"],
         "jax": ["jax[cpu]>=0.4.30"],
+        # Preparation on Apache Beam runners (2.77 resolves with TF 2.21).
+        "beam": ["apache-beam>=2.60"],
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",

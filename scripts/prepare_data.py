@@ -1,9 +1,17 @@
-"""Videos + annotations -> sharded TFRecords, label map and skip report.
+r"""Videos + annotations -> sharded TFRecords, label map and skip report.
 
-Example:
+Example, on this machine, then on an Apache Beam runner (same outputs;
+`pip install 'nonlocal-tf[beam]'`):
+
     python scripts/prepare_data.py \
         --video_dir=kinetics400/videos --annotations=kinetics400/train.csv \
         --split=train --output_dir=records --num_shards=256 --num_workers=8
+
+    python scripts/prepare_data.py --engine=beam \
+        --beam_options="--runner=DirectRunner --direct_num_workers=2 \
+            --direct_running_mode=multi_processing" \
+        --video_dir=kinetics400/videos --annotations=kinetics400/train.csv \
+        --split=train --output_dir=records --num_shards=256
 
 Writes `<output_dir>/<split>-NNNNN-of-NNNNN.tfrecord`,
 `<output_dir>/label_map.json` (reused when it exists, so prepare the training
@@ -64,7 +72,21 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("jpeg_qscale", 2, "JPEG quantiser scale, 2 (best) to 31.")
 flags.DEFINE_integer("seed", 0, "Seed of the video -> shard assignment.")
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("progress", True, "Show a progress bar (local engine).")
+flags.DEFINE_enum(
+    "engine",
+    "local",
+    ["local", "beam"],
+    "local: worker processes here; beam: an Apache Beam pipeline (any "
+    "runner, see --beam_options). Both write the same outputs.",
+)
+flags.DEFINE_string(
+    "beam_options",
+    None,
+    "Beam pipeline options as one string, e.g. '--runner=DataflowRunner "
+    "--project=P --region=R --temp_location=gs://B/tmp'. Default: the "
+    "DirectRunner.",
+)
 
 
 def main(argv):
@@ -102,8 +124,12 @@ def main(argv):
         jpeg_qscale=FLAGS.jpeg_qscale,
         seed=FLAGS.seed,
         progress=FLAGS.progress,
+        engine=FLAGS.engine,
+        beam_options=FLAGS.beam_options,
     )
     print(result.summary())
+    if result.engine_metrics is not None:
+        print(f"beam metrics of this run: {result.metrics_summary()}")
     for video in result.skipped_videos:
         print(
             f"  skipped {video['path']}: {video['reason']}: {video['detail']}"

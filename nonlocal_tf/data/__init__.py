@@ -1,7 +1,8 @@
 """Video data: records of JPEG frames, clip sampling, `tf.data` pipelines.
 
 - `prepare_dataset` (`prepare.py`): video files + annotations -> sharded
-  TFRecords of `SequenceExample`s (DMVR / Model Garden keys, `features.py`).
+  TFRecords of `SequenceExample`s (DMVR / Model Garden keys, `features.py`),
+  on this machine or on Apache Beam; its stages are in `preparation/`.
 - `build_dataset` (`pipeline.py`): training and test clips from the records.
 - `read_video_views` (`video_reader.py`): test clips from one video file.
 
@@ -21,6 +22,8 @@ _EXPORTS = {
     "list_files": "pipeline",
     "prepare_dataset": "prepare",
     "PrepareResult": "prepare",
+    "NoVideosFoundError": "prepare",
+    "NothingPreparedError": "prepare",
     "read_video_views": "video_reader",
     "SkippedRecords": "skipped",
     "skipped_record_count": "skipped",

@@ -10,6 +10,9 @@ sentinel element, so records skipped at the very end are counted too. Each
 gap is logged with absl (`WARNING`) and added to a `SkippedRecords` counter.
 """
 
+import contextlib
+import contextvars
+import sys
 import threading
 
 import tensorflow as tf
@@ -58,6 +61,30 @@ class SkippedRecords:
 
 
 SKIPPED_RECORDS = SkippedRecords()
+
+# Set while building a pipeline that another process runs (a tf.data service
+# worker cannot call back into this process's Python, so a py_function
+# there fails the whole pipeline).
+_LOG_IN_GRAPH = contextvars.ContextVar("log_skips_in_graph", default=False)
+
+
+@contextlib.contextmanager
+def logged_in_graph():
+    """Pipelines built in this block log skipped records with `tf.print`.
+
+    For pipelines that run in another process (the tf.data service): the
+    gaps are printed to the stderr of the process that runs them and not
+    added to any `SkippedRecords` here.
+
+    Example:
+        >>> with logged_in_graph():
+        ...     dataset = build_dataset("records/train-*")  # doctest: +SKIP
+    """
+    token = _LOG_IN_GRAPH.set(True)
+    try:
+        yield
+    finally:
+        _LOG_IN_GRAPH.reset(token)
 
 
 def skipped_record_count():
@@ -189,6 +216,20 @@ def count_gaps(elements, counter, name, what, finalize):
     def account(expected, element):
         gap = element["position"] - expected
 
+        def print_gap():
+            done = tf.print(
+                f"{name}: skipped",
+                gap,
+                f"record(s) that failed {what}, before record",
+                element["index"],
+                "of",
+                element["filename"],
+                "(-1: at its end)",
+                output_stream=sys.stderr,
+            )
+            with tf.control_dependencies([done]):
+                return tf.identity(gap)
+
         def log_gap():
             done = tf.py_function(
                 log,
@@ -204,11 +245,14 @@ def count_gaps(elements, counter, name, what, finalize):
             with tf.control_dependencies([done]):
                 return tf.identity(gap)
 
-        logged = tf.cond(gap > 0, log_gap, lambda: gap)
+        logged = tf.cond(
+            gap > 0, print_gap if in_graph else log_gap, lambda: gap
+        )
         with tf.control_dependencies([logged]):
             following = element["position"] + 1
         return following, element
 
+    in_graph = _LOG_IN_GRAPH.get()
     elements = elements.scan(tf.constant(0, tf.int64), account)
     elements = elements.filter(
         lambda element: tf.logical_not(element["sentinel"])

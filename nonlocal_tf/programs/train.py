@@ -71,6 +71,13 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("train_records", None, "Training TFRecord file pattern.")
 flags.DEFINE_string("val_records", None, "Validation TFRecord pattern.")
+flags.DEFINE_string(
+    "data_service",
+    None,
+    "grpc://host:port of a tf.data service dispatcher "
+    "(scripts/data_service.py): the training input is decoded and "
+    "augmented on its workers (no data position in checkpoints).",
+)
 common.define_clip_flags()
 flags.DEFINE_integer(
     "num_train_examples",
@@ -223,7 +230,10 @@ def main(argv):
     }
     config = make_config(strategy.num_replicas_in_sync, extra)
     result = task.train(
-        config, strategy=strategy, initial_weights=initial_weights()
+        config,
+        strategy=strategy,
+        initial_weights=initial_weights(),
+        data_service=FLAGS.data_service,
     )
     logging.info("Trained %d steps: %s", result.step, result.weights_path)
     if FLAGS.val_records and training.worker_info(strategy).is_chief:

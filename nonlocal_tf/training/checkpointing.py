@@ -55,7 +55,9 @@ class RunCheckpoint:
         model_dir: The run's directory.
         model: The Keras model.
         optimizer: The built optimizer.
-        iterator: This worker's `tf.data` iterator.
+        iterator: This worker's `tf.data` iterator, or None when its position
+            cannot be saved (tf.data service input): then no data
+            checkpoint is written or restored.
         info: This worker's `WorkerInfo`.
         max_to_keep: State checkpoints kept.
         barrier: Callable that blocks until all workers reach it (None with
@@ -87,13 +89,18 @@ class RunCheckpoint:
             model=_variables_checkpoint(model.variables),
             optimizer=_variables_checkpoint(optimizer.variables),
         )
-        self._data = tf.train.Checkpoint(iterator=iterator)
         self._data_dir = os.path.join(
             self.directory, "data", f"worker_{info.worker_index}"
         )
-        self._data_manager = tf.train.CheckpointManager(
-            self._data, self._data_dir, max_to_keep + 1, checkpoint_name="it"
-        )
+        self._data = self._data_manager = None
+        if iterator is not None:
+            self._data = tf.train.Checkpoint(iterator=iterator)
+            self._data_manager = tf.train.CheckpointManager(
+                self._data,
+                self._data_dir,
+                max_to_keep + 1,
+                checkpoint_name="it",
+            )
         if info.is_chief:
             self._state_manager = tf.train.CheckpointManager(
                 self._state,
@@ -115,12 +122,19 @@ class RunCheckpoint:
             return None
         step = _step_of(latest)
         data_path = os.path.join(self._data_dir, f"it-{step}")
-        if not tf.io.gfile.exists(data_path + ".index"):
+        if self._data is None:
+            logging.warning(
+                "Resuming %s without a data position: the input (tf.data "
+                "service) starts a new job from the top of an epoch.",
+                latest,
+            )
+        elif not tf.io.gfile.exists(data_path + ".index"):
             raise RuntimeError(
                 f"State checkpoint {latest} (step {step}) has no data-"
                 f"iterator checkpoint {data_path} for worker "
                 f"{self._info.worker_index}; was the run restarted with a "
-                "different number of workers?"
+                "different number of workers, or made with --data_service "
+                "(which saves no data position)?"
             )
         try:
             self._state.restore(latest).assert_existing_objects_matched()
@@ -130,7 +144,8 @@ class RunCheckpoint:
                 f"built for this run: {error}"
             ) from error
         try:
-            self._data.restore(data_path).assert_existing_objects_matched()
+            if self._data is not None:
+                self._data.restore(data_path).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as error:
             raise ValueError(
                 f"Data-iterator checkpoint {data_path} does not match this "
@@ -145,7 +160,8 @@ class RunCheckpoint:
     def save(self, step):
         """Saves the state and this worker's iterator at `step`."""
         self._step.assign(step)
-        self._data_manager.save(checkpoint_number=step)
+        if self._data_manager is not None:
+            self._data_manager.save(checkpoint_number=step)
         if self._barrier is not None:
             self._barrier()
         if self._state_manager is not None:

@@ -7,6 +7,12 @@ Instead each worker calls `dataset_fn` once with the `InputContext` the
 strategy would give it (same pipeline count, pipeline id and replica count),
 owns a plain, checkpointable iterator, and hands one per-replica batch to each
 of its local replicas with `experimental_distribute_values_from_function`.
+
+A `dataset_fn` whose pipeline runs on the tf.data service
+(`data_service.ServiceDatasetFn`) gives an iterator that TensorFlow cannot
+save ("SaveInternal is not yet supported"); `checkpoint_iterator` is then
+None and the run checkpoints no data position (see `data_service.py` for
+what a resumed run sees).
 """
 
 import tensorflow as tf
@@ -113,7 +119,11 @@ class WorkerInput:
             dataset = dataset.rebatch(
                 self.per_replica_batch_size, drop_remainder=True
             )
-        dataset, self.exact_resume = _checkpointable(dataset.repeat())
+        self.data_service = bool(getattr(dataset_fn, "data_service", False))
+        if self.data_service:
+            dataset, self.exact_resume = dataset.repeat(), False
+        else:
+            dataset, self.exact_resume = _checkpointable(dataset.repeat())
         self.num_local_replicas = info.num_local_replicas
         if self.num_local_replicas > 1:
             dataset = dataset.batch(
@@ -121,6 +131,11 @@ class WorkerInput:
             )
         self.dataset = dataset
         self.iterator = iter(dataset)
+
+    @property
+    def checkpoint_iterator(self):
+        """The iterator to checkpoint, or None (tf.data service input)."""
+        return None if self.data_service else self.iterator
 
     def distributed_next(self, strategy):
         """Next step's input as per-replica values (call in a tf.function)."""

@@ -108,8 +108,19 @@ class VideoClassificationTask:
             repeat=False,
         )
 
-    def train(self, config, *, strategy=None, initial_weights=None, **kwargs):
+    def train(
+        self,
+        config,
+        *,
+        strategy=None,
+        initial_weights=None,
+        data_service=None,
+        **kwargs,
+    ):
         """`nonlocal_tf.training.train` on this task's model and inputs.
+
+        `data_service` (`grpc://host:port`) runs the input pipeline on a
+        tf.data service (`training.data_service`).
 
         Returns:
             A `TrainResult`.
@@ -119,10 +130,18 @@ class VideoClassificationTask:
         global_batch_size = (
             config.batch_size_per_replica * strategy.num_replicas_in_sync
         )
+
+        def dataset_fn(context):
+            return self.build_inputs(context, global_batch_size)
+
+        if data_service:
+            from nonlocal_tf.training import data_service as service
+
+            dataset_fn = service.service_dataset_fn(dataset_fn, data_service)
         return trainer.train(
             config,
             lambda: self.build_model("train"),
-            lambda context: self.build_inputs(context, global_batch_size),
+            dataset_fn,
             strategy=strategy,
             initial_weights=initial_weights,
             **kwargs,

@@ -307,7 +307,7 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         config.model_dir,
         model,
         optimizer,
-        data.iterator,
+        data.checkpoint_iterator,
         info,
         max_to_keep=config.max_checkpoints,
         barrier=_barrier_fn(strategy, info),
