@@ -102,7 +102,7 @@ def _text(error):
         where = error.filename
         if error.filename2:
             where = f"{where} -> {error.filename2}"
-        return f"{error.strerror}: {where}"
+        return f"{error.strerror}, {where}"
     message = getattr(error, "message", None)  # tf.errors.OpError
     if not isinstance(message, str):
         message = str(error)

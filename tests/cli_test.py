@@ -72,7 +72,7 @@ def _run(program, *args):
         ("usage", ["Give exactly one of --a and --b.", "--helpshort"]),
         ("value", ["bad.csv:3: time_end 'x' is not a number"]),
         ("multiline", ["first line [2 more lines: --verbosity=1 shows"]),
-        ("missing", ["No such file or directory: /nonexistent/annotations"]),
+        ("missing", ["No such file or directory, /nonexistent/annotations"]),
         ("tf", ["/nonexistent/x.json"]),
         ("exit", ["Cannot read --video: not a video"]),
     ],
