@@ -153,7 +153,10 @@ def main(argv):
             f"single-view top-1 / top-5 (centre clip, centre crop): "
             f"{m['single_view_top1']:.4f} / {m['single_view_top5']:.4f}",
         ]
-    print(f"{m['num_videos']} videos")
+    expected = m.get("num_videos_expected", m["num_videos"])
+    print(f"{m['num_videos']} of {expected} videos scored")
+    for shard in m.get("damaged_shards", []):
+        print(f"  damaged shard {shard['path']}: {shard['lost']} lost")
     print("\n".join(lines))
     logging.info("Metrics: %s", json.dumps(m))
     logging.info("Results in %s", out)

@@ -395,8 +395,11 @@ def build_dataset(
     range, several labels without `multi_label`, no label in single-label
     training) is skipped: TensorFlow logs the
     error, absl logs how many were skipped and where, and `skipped_records`
-    counts them. A corrupt (CRC) block ends the reading of its file, logged
-    by TensorFlow ("corrupted record at <offset>").
+    counts them. A corrupt (CRC) block or a cut-off end ends the reading of
+    its file: absl logs the damaged shard (file, byte offset, records read,
+    expected and lost; expected from the preparation report beside the
+    records when it is there) and `skipped_records` counts it
+    (`damaged_shards`, `lost`).
 
     Args:
         file_pattern: glob pattern or list of patterns (`tf.io.gfile.glob`).
@@ -441,8 +444,9 @@ def build_dataset(
         cycle_length: files read at once; default min(#files, 8).
         num_parallel_calls: parallel clip decoding (AUTOTUNE).
         prefetch_buffer_size: batches to prefetch (AUTOTUNE).
-        skipped_records: a `SkippedRecords` counting skipped records; default
-            the process-wide counter (`skipped_record_count()`).
+        skipped_records: a `SkippedRecords` counting skipped records and
+            damaged shards; default the process-wide counter
+            (`skipped_record_count()`).
 
     Returns:
         A `tf.data.Dataset`.
@@ -515,10 +519,12 @@ def build_dataset(
     parse = skipped.with_sentinel(_parse_fn(options), _parsed_spec(options))
 
     def read(filename):
-        # A corrupt (CRC) block ends the file: TFRecord cannot resync.
+        # A corrupt (CRC) block ends the file: TFRecord cannot resync. The
+        # end of each file is checked, so that such a loss is counted.
         records = tf.data.TFRecordDataset(filename).ignore_errors(
             log_warning=True
         )
+        records = skipped.check_shard_end(records, filename, counter, name)
         records = records.enumerate().map(
             lambda index, serialized: {
                 "filename": filename,
