@@ -296,3 +296,47 @@ def test_evaluate_program_writes_the_loss_to_metrics(damaged, tmp_path):
     for path in paths[1:]:
         assert f"damaged shard {path}" in completed.stderr
     assert np.isfinite(metrics["top1"])
+
+
+def test_training_log_and_summaries_count_the_loss(damaged, tmp_path):
+    from nonlocal_tf import training
+    from nonlocal_tf.training import summaries
+    from tests.training import tiny
+
+    paths, _ = damaged
+    skipped.SKIPPED_RECORDS.reset()  # the trainer reports the global one
+
+    def dataset_fn(context):
+        return pipeline.build_dataset(
+            [str(p) for p in paths],
+            mode="train",
+            num_frames=4,
+            sampling_rate=1,
+            crop_size=8,
+            jitter_scales=(8, 8),
+            num_classes=tiny.NUM_CLASSES,
+            batch_size=context.get_per_replica_batch_size(2),
+            input_context=context,
+            seed=0,
+        )
+
+    config = training.TrainConfig(
+        model_dir=str(tmp_path / "run"),
+        batch_size_per_replica=2,
+        epochs=1,
+        steps_per_epoch=8,  # more than one pass over the 7 readable records
+        base_learning_rate=0.01,
+        log_every_steps=8,
+        progress_bar=False,
+    )
+    try:
+        result = training.train(config, tiny.tiny_model, dataset_fn)
+    finally:
+        counts = skipped.SKIPPED_RECORDS.summary()
+        skipped.SKIPPED_RECORDS.reset()
+    assert counts["records_lost"] == 4
+    (logs,) = result.history
+    assert (logs["lost_records"], logs["damaged_shards"]) == (4, 2)
+    scalars = summaries.read_scalars(str(tmp_path / "run" / "train"))
+    assert scalars["lost_records"] == [(8, 4.0)]
+    assert scalars["damaged_shards"] == [(8, 2.0)]
