@@ -524,7 +524,6 @@ def build_dataset(
         records = tf.data.TFRecordDataset(filename).ignore_errors(
             log_warning=True
         )
-        records = skipped.check_shard_end(records, filename, counter, name)
         records = records.enumerate().map(
             lambda index, serialized: {
                 "filename": filename,
@@ -533,7 +532,10 @@ def build_dataset(
             }
         )
         records = skipped.add_positions(
-            records, finite=True, sentinel_values={"filename": filename}
+            records,
+            finite=True,
+            sentinel_values={"filename": filename},
+            shard_end=(counter, name),
         )
         records = records.map(parse).ignore_errors(log_warning=True)
         return skipped.count_gaps(

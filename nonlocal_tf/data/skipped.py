@@ -11,11 +11,11 @@ gap is logged with absl (`WARNING`) and added to a `SkippedRecords` counter.
 
 A damaged file (a CRC mismatch, a cut-off end) ends `TFRecordDataset`'s
 reading of it, and its remaining records never enter the stream at all.
-`check_shard_end` therefore follows each file's records with a marker: at the
-marker, the records and bytes read are compared with the file's size and its
-expected record count (`records_check.shard_damage`); a damaged shard is
-logged with absl (file, damage, offset, records read / expected / lost) once
-per process and added to the counter (`damaged_shards`, `lost`).
+So, at each file's sentinel (`add_positions(shard_end=...)`), the records
+and bytes read are compared with the file's size and its expected record
+count (`records_check.shard_damage`); a damaged shard is logged with absl
+(file, damage, offset, records read / expected / lost) once per process and
+added to the counter (`damaged_shards`, `lost`).
 """
 
 import threading
@@ -206,48 +206,6 @@ def _note_shard_end(counter, name, filename, records_read, bytes_read):
     return 0
 
 
-def check_shard_end(serialized, filename, counter, name):
-    """Passes one file's records through; at its end, checks for damage.
-
-    Args:
-        serialized: dataset of the file's records (scalar strings), with
-            errors already ignored (a damaged file just ends early).
-        filename: the file (scalar string tensor).
-        counter: the `SkippedRecords` that notes the end.
-        name: pipeline name for the log line.
-
-    Returns:
-        The same records.
-    """
-    marked = serialized.map(lambda record: (record, False)).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b""), True))
-    )
-
-    def step(state, item):
-        records, end = state
-        record, last = item
-
-        def note():
-            return tf.py_function(
-                lambda f, r, b: _note_shard_end(counter, name, f, r, b),
-                [filename, records, end],
-                tf.int64,
-            )
-
-        done = tf.cond(last, note, lambda: tf.constant(0, tf.int64))
-        with tf.control_dependencies([done]):
-            keep = tf.logical_not(last)
-        size = tf.strings.length(record)
-        framed = tf.cast(size, tf.int64) + record_format.OVERHEAD_BYTES
-        return (records + 1, end + framed), (record, keep)
-
-    zero = tf.constant(0, tf.int64)
-    marked = marked.scan((zero, zero), step)
-    return marked.filter(lambda record, keep: keep).map(
-        lambda record, keep: record
-    )
-
-
 def placeholder(spec):
     """A cheap element of the structure `spec` (a dict of `TensorSpec`)."""
     out = {}
@@ -263,7 +221,7 @@ def placeholder(spec):
     return out
 
 
-def add_positions(elements, *, finite, sentinel_values=None):
+def add_positions(elements, *, finite, sentinel_values=None, shard_end=None):
     """Numbers the elements; appends a sentinel when the stream is finite.
 
     Args:
@@ -272,6 +230,11 @@ def add_positions(elements, *, finite, sentinel_values=None):
             follows).
         sentinel_values: optional values for the sentinel's keys (e.g. the
             `filename` that the end-of-file log line names).
+        shard_end: optional `(counter, name)` when `elements` are the records
+            (`serialized`) of one file (`filename`): at the sentinel, the
+            records and bytes read are checked against the file
+            (`records_check.shard_damage`) and noted in the counter; a
+            damaged shard is logged once per process.
 
     Returns:
         The dicts with `position` (int64) and `sentinel` (bool) added.
@@ -282,13 +245,33 @@ def add_positions(elements, *, finite, sentinel_values=None):
         sentinel["index"] = tf.constant(-1, tf.int64)
         elements = elements.concatenate(tf.data.Dataset.from_tensors(sentinel))
 
-    def number(position, element):
+    def number(state, element):
+        position, read = state
         element = dict(element)
         element["position"] = position
         element["sentinel"] = element["index"] < 0
-        return position + 1, element
+        if shard_end is None:
+            return (position + 1, read), element
+        counter, name = shard_end
 
-    return elements.scan(tf.constant(0, tf.int64), number)
+        def note():
+            return tf.py_function(
+                lambda f, r, b: _note_shard_end(counter, name, f, r, b),
+                [element["filename"], position, read],
+                tf.int64,
+            )
+
+        done = tf.cond(
+            element["sentinel"], note, lambda: tf.constant(0, tf.int64)
+        )
+        with tf.control_dependencies([done]):
+            element["position"] = tf.identity(position)
+        size = tf.cast(tf.strings.length(element["serialized"]), tf.int64)
+        read += size + record_format.OVERHEAD_BYTES
+        return (position + 1, read), element
+
+    zero = tf.constant(0, tf.int64)
+    return elements.scan((zero, zero), number)
 
 
 def with_sentinel(fn, spec):
