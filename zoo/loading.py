@@ -80,9 +80,19 @@ class CheckpointMismatchError(ValueError):
 
     def __init__(self, report):
         self.report = report
+        problems = [
+            f"{len(items)} {title} (first: {items[0]})"
+            for title, items in (
+                ("shape mismatch(es)", report.mismatched),
+                ("missing from the checkpoint", report.missing),
+                ("unexpected in the checkpoint", report.unexpected),
+            )
+            if items
+        ]
         super().__init__(
-            "Checkpoint does not match the model (no weight was changed):\n"
-            + report.summary()
+            f"checkpoint {report.source} does not match the model, "
+            f"{'; '.join(problems)} (no weight was changed; check the model "
+            "name and width_per_group)\n" + report.summary()
         )
 
 
