@@ -8,6 +8,7 @@ Example:
 """
 
 from .api import clip_spec_of
+from .api import NoClipSpecError
 from .api import get_entry
 from .api import get_model
 from .api import is_registered
@@ -37,6 +38,7 @@ __all__ = [
     "InflationReport",
     "LoadReport",
     "ModelEntry",
+    "NoClipSpecError",
     "WeightSource",
     "clip_spec_of",
     "convert_checkpoint",

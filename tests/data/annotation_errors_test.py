@@ -133,11 +133,6 @@ def test_bad_policy_and_pickling(tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prepare_data.py still ends with app.run(main); the lead applies "
-    "nonlocal_tf.cli.run to it (issue 11). Remove this mark then.",
-)
 def test_prepare_data_names_the_bad_row(tmp_path):
     listing = _write(tmp_path / "list.csv", 'a.mp4,x\n"b.mp4,y\nc.mp4,x\n')
     completed = cli_helpers.run_program(

@@ -343,12 +343,6 @@ def test_training_log_and_summaries_count_the_loss(damaged, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="evaluate.py still ends with app.run(main) (a traceback ending in "
-    "the message below); the lead applies nonlocal_tf.cli.run to it "
-    "(issue 11). Remove this mark then.",
-)
 def test_evaluate_program_on_unlabelled_records(tmp_path):
     path = helpers.write_records(
         tmp_path / "val-00000-of-00001.tfrecord",
