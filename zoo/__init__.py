@@ -7,8 +7,8 @@ Example:
     >>> model = zoo.get_model("I3D_NLN_8x8_R50", weights="I3D_NLN_8x8_R50.pkl")
 """
 
-from .api import clip_spec_of
 from .api import NoClipSpecError
+from .api import clip_spec_of
 from .api import get_entry
 from .api import get_model
 from .api import is_registered
