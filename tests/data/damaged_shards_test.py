@@ -4,11 +4,13 @@ evaluation (metrics.json) and by scripts/check_records.py."""
 
 import json
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import record_format
 from nonlocal_tf.data import records_check
@@ -17,7 +19,7 @@ from tests import cli_helpers
 from tests.data import helpers
 
 RECORDS_PER_SHARD = 4
-SMALL = dict(
+SMALL = ClipSpec(
     num_frames=2,
     sampling_rate=1,
     test_crop_size=16,
@@ -155,15 +157,13 @@ def test_pipeline_counts_and_logs_damaged_shards(damaged, caplog, mode):
     counter = skipped.SkippedRecords()
     dataset = pipeline.build_dataset(
         [str(p) for p in paths],
+        replace(SMALL, crop_size=16, jitter_scales=(16, 16)),
         mode=mode,
         batch_size=1,
         skipped_records=counter,
         shuffle=False,
         repeat=False,
         seed=0,
-        crop_size=16,
-        jitter_scales=(16, 16),
-        **SMALL,
     )
     with caplog.at_level(logging.WARNING, logger="absl"):
         count = sum(1 for _ in dataset)
@@ -200,10 +200,10 @@ def test_evaluation_reports_expected_and_scored(damaged, tmp_path):
     counter = skipped.SkippedRecords()
     dataset = pipeline.build_dataset(
         [str(p) for p in paths],
+        SMALL,
         mode="test",
         batch_size=2,
         skipped_records=counter,
-        **SMALL,
     )
     result = training.evaluate(
         _tiny_classifier(),
@@ -231,7 +231,7 @@ def test_evaluation_refuses_unlabelled_records(tmp_path):
         tmp_path / "unlabelled.tfrecord",
         [(f"u{i}", helpers.index_video(3, 24, 24), []) for i in range(2)],
     )
-    dataset = pipeline.build_dataset(str(path), mode="test", **SMALL)
+    dataset = pipeline.build_dataset(str(path), SMALL, mode="test")
     with pytest.raises(ValueError, match="test video 'u0' has no label"):
         training.evaluate(_tiny_classifier(), dataset, progress=False)
 
@@ -309,11 +309,10 @@ def test_training_log_and_summaries_count_the_loss(damaged, tmp_path):
     def dataset_fn(context):
         return pipeline.build_dataset(
             [str(p) for p in paths],
+            ClipSpec(
+                num_frames=4, sampling_rate=1, crop_size=8, jitter_scales=(8, 8)
+            ),
             mode="train",
-            num_frames=4,
-            sampling_rate=1,
-            crop_size=8,
-            jitter_scales=(8, 8),
             num_classes=tiny.NUM_CLASSES,
             batch_size=context.get_per_replica_batch_size(2),
             input_context=context,
