@@ -325,7 +325,7 @@ class SavedModelClassifier:
     """
 
     def __init__(self, path):
-        from nonlocal_tf.export.saved_model import read_clip_spec
+        from nonlocal_tf.export.inspection import read_clip_spec
 
         self.path = str(path)
         loaded = tf.saved_model.load(self.path)
