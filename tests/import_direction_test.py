@@ -6,24 +6,30 @@ Arrow = may import (docs/reference.md, "Layout"):
     nonlocal_tf.zoo -> models -> layers -> keras
     nonlocal_tf.training -> data, export;  nonlocal_tf.export -> data
     leaves (clip_spec, fileio, run_files, version) -> nothing of ours
+    nonlocal_tf.visualization -> NumPy only
 
-Every rule is a list of what a package must NOT import; imports inside
-functions count too (a lazy import is still a dependency).
+Every rule is a list of what a package must NOT import, except for the pure
+leaves, whose rule lists all they may import besides the standard library;
+imports inside functions count too (a lazy import is still a dependency).
 """
 
 import ast
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 PROGRAMS = ["nonlocal_tf.programs", "scripts"]
+# Leaves that import only the standard library and the packages listed.
+PURE_LEAVES = {"nonlocal_tf.visualization": ["numpy"]}
 LEAVES = [
     "nonlocal_tf.clip_spec",
     "nonlocal_tf.fileio",
     "nonlocal_tf.run_files",
     "nonlocal_tf.version",
+    *PURE_LEAVES,
 ]
 TF_PACKAGES = ["nonlocal_tf.data", "nonlocal_tf.training", "nonlocal_tf.export"]
 
@@ -122,11 +128,34 @@ def _allowed(module, name):
     )
 
 
+def _inside(module, prefix):
+    """Whether `module` belongs to the package `prefix` bans (its own).
+
+    A package may import itself; a prefix ending in a dot ("nonlocal_tf.":
+    all of ours) bans everything under it but the module itself.
+    """
+    return not prefix.endswith(".") and _matches(module, prefix)
+
+
+def _outside(name, allowed):
+    """Whether `name` is neither standard library nor one of `allowed`."""
+    top = name.split(".")[0]
+    return top not in sys.stdlib_module_names and not any(
+        _matches(name, prefix) for prefix in allowed
+    )
+
+
 def violations(path, root=ROOT):
     """The forbidden imports of one file, as readable lines."""
     module, _ = _module_name(path, root)
+    only = PURE_LEAVES.get(module)
     problems = []
     for lineno, name in _imports(path, root):
+        if only is not None and _outside(name, only):
+            problems.append(
+                f"line {lineno}: {module} imports only the standard library "
+                f"and {', '.join(only)}, not {name}"
+            )
         if name == "zoo" or name.startswith("zoo."):
             problems.append(
                 f"line {lineno}: imports top-level `{name}`, "
@@ -138,7 +167,7 @@ def violations(path, root=ROOT):
             if not _matches(module, importer):
                 continue
             for prefix in banned:
-                if _matches(name, prefix) and not _matches(module, prefix):
+                if _matches(name, prefix) and not _inside(module, prefix):
                     problems.append(
                         f"line {lineno}: {module} must not import {name}"
                     )
@@ -190,6 +219,21 @@ def test_import_direction(path):
             "nonlocal_tf/models/planted.py",
             "from .. import programs\n",
             "must not import nonlocal_tf.programs",
+        ),
+        (
+            "nonlocal_tf/clip_spec.py",
+            "from nonlocal_tf.data import features\n",
+            "must not import nonlocal_tf.data.features",
+        ),
+        (
+            "nonlocal_tf/visualization.py",
+            "def f():\n    from nonlocal_tf.models import attention\n",
+            "must not import nonlocal_tf.models",
+        ),
+        (
+            "nonlocal_tf/visualization.py",
+            "import PIL.Image\n",
+            "imports only the standard library and numpy, not PIL.Image",
         ),
     ],
 )

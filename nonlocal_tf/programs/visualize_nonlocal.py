@@ -86,6 +86,7 @@ def main(argv):
 
     from nonlocal_tf import data
     from nonlocal_tf import fileio
+    from nonlocal_tf import visualization
     from nonlocal_tf.data import transforms
     from nonlocal_tf.models import attention
 
@@ -120,7 +121,7 @@ def main(argv):
         0,
         255,
     ).astype(np.uint8)
-    image = attention.render_attention_grid(
+    image = visualization.render_attention_grid(
         frames,
         result,
         query_pixel=query[1:]

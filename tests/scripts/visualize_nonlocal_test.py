@@ -1,4 +1,5 @@
-"""scripts/visualize_nonlocal.py and `nonlocal_tf.models.attention`.
+"""scripts/visualize_nonlocal.py, `nonlocal_tf.models.attention` and
+`nonlocal_tf.visualization`.
 
 The attention maps are checked against the embedded-Gaussian weights
 computed here in NumPy from the block's theta/phi kernels.
@@ -112,6 +113,7 @@ def test_attention_maps_equal_numpy(setup):
 def test_script_writes_the_figure(setup, tmp_path):
     import tensorflow as tf
 
+    from nonlocal_tf import visualization
     from nonlocal_tf.models import attention
 
     output = tmp_path / "figure" / "attention.png"
@@ -150,7 +152,7 @@ def test_script_writes_the_figure(setup, tmp_path):
     # brightest where the attention is.
     result = attention.attention_maps(setup["model"], setup["clip"], (1, 2, 3))
     frames = np.zeros((NUM_FRAMES, CROP, CROP, 3), np.uint8)
-    rendered = attention.render_attention_grid(frames, result, alpha=1.0)
+    rendered = visualization.render_attention_grid(frames, result, alpha=1.0)
     t, y, x = np.unravel_index(np.argmax(result.maps), result.maps.shape)
     panel = rendered[4 : 4 + CROP, 4 + 2 * t * 36 : 4 + 2 * t * 36 + CROP]
     brightness = panel.astype(int).sum(axis=-1)
