@@ -38,10 +38,13 @@ Example:
 
 import csv
 import dataclasses
+import io
 import os
 import zlib
 
 import numpy as np
+
+from nonlocal_tf import fileio
 
 try:
     import av
@@ -408,10 +411,9 @@ def write_video(path, frames, *, fps=12.0, qscale=2):
             f"got {frames.shape[1]}x{frames.shape[2]}"
         )
     path = os.fspath(path)
-    root, extension = os.path.splitext(path)
-    tmp = f"{root}.tmp-{os.getpid()}{extension}"
-    try:
-        with av.open(tmp, "w") as output:
+    with fileio.atomic_path(path) as temp:
+        # The temporary name keeps the extension: it picks the container.
+        with av.open(temp, "w") as output:
             stream = output.add_stream("mpeg4", rate=round(fps))
             stream.height, stream.width = frames.shape[1:3]
             stream.pix_fmt = "yuv420p"
@@ -423,11 +425,6 @@ def write_video(path, frames, *, fps=12.0, qscale=2):
                 )
                 output.mux(packets)
             output.mux(stream.encode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 
@@ -438,12 +435,11 @@ def _balanced_labels(count, seed, split):
 
 
 def _write_list(path, rows):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(LIST_HEADER)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LIST_HEADER)
+    writer.writerows(rows)
+    fileio.atomic_write_text(path, buffer.getvalue())
 
 
 def make_dataset(

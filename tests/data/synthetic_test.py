@@ -164,3 +164,33 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least 1 video"):
         synthetic.make_dataset(tmp_path, {"train": 0})
     assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_a_failed_write_keeps_the_old_video_and_no_temporary(
+    tmp_path, monkeypatch
+):
+    frames = synthetic.generate_video(0, seed=1).frames
+    path = synthetic.write_video(tmp_path / "v.mp4", frames)
+    before = (tmp_path / "v.mp4").read_bytes()
+
+    class FailingFrames:
+        """PyAV whose second frame cannot be encoded."""
+
+        calls = 0
+
+        @classmethod
+        def from_ndarray(cls, array, format):
+            cls.calls += 1
+            if cls.calls == 2:
+                raise OSError("disk full")
+            return av.VideoFrame.from_ndarray(array, format=format)
+
+    class FailingAv:
+        open = staticmethod(av.open)
+        VideoFrame = FailingFrames
+
+    monkeypatch.setattr(synthetic, "av", FailingAv)
+    with pytest.raises(OSError, match="disk full"):
+        synthetic.write_video(path, frames[::-1].copy())
+    assert (tmp_path / "v.mp4").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
