@@ -15,13 +15,17 @@ def _version():
 
 
 # The command-line programs (nonlocal_tf/programs/<name>.py, each with a
-# `run`); scripts/<name>.py runs the same from a checkout.
+# `run`); scripts/<name>.py runs the same from a checkout. make_model_zoo is
+# left out: it rewrites a checkout's MODEL_ZOO.md, which a wheel has not.
 PROGRAMS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
     "export": "export",
     "visualize": "visualize_nonlocal",
+    "convert-weights": "convert_weights",
+    "serving-client": "serving_client",
+    "check-records": "check_records",
 }
 
 

@@ -266,7 +266,7 @@ def test_script_grpc_video(exported, grpc_server, video_file):
     completed = _run_script(
         f"--video={video_file}",
         "--num_frames=4",
-        "--crop_size=32",
+        "--test_crop_size=32",
         "--protocol=grpc",
         f"--server=127.0.0.1:{grpc_server.port}",
         f"--model_name={exported.name}",

@@ -1,5 +1,6 @@
 """`convert_weights.py` on bad files, as a user runs it: one `error:` line,
-exit 1, no traceback, nothing written, no code run."""
+exit 1, no traceback, nothing written, no code run. A head of other classes
+(`--classes`, the old name of `--num_classes`) is refused the same way."""
 
 import concurrent.futures
 import os
@@ -8,6 +9,7 @@ import pickle
 import pytest
 
 from tests import cli_helpers
+from tests.zoo import caffe2_spec
 
 
 class _Hostile:
@@ -29,11 +31,22 @@ def _cases(tmp_path):
     hostile = tmp_path / "hostile.pkl"
     with open(hostile, "wb") as f:
         pickle.dump({"blobs": {"conv1_w": _Hostile(marker)}}, f, protocol=2)
+    ten_classes = caffe2_spec.write_caffe2_pickle(
+        tmp_path / "ten_classes.pkl",
+        caffe2_spec.random_blobs(
+            caffe2_spec.blob_shapes(50, "c2d", width=4, classes=10), seed=1
+        ),
+    )
     return marker, {
         "missing": (tmp_path / "missing.pkl", "checkpoint file not found"),
         "empty": (empty, "empty checkpoint file (0 bytes)"),
         "truncated": (cut, "truncated or damaged pickle"),
         "hostile": (hostile, "refusing to unpickle posix.system"),
+        "other head": (
+            ten_classes,
+            "pred_w: checkpoint (10, 128), model expects (7, 128)",
+            "--classes=7",
+        ),
     }
 
 
@@ -43,18 +56,19 @@ def test_bad_checkpoints_give_one_line(tmp_path):
     output = tmp_path / "out.weights.h5"
 
     def run(case):
-        path, _ = cases[case]
+        path, _, *extra = cases[case]
         return cli_helpers.run_program(
             "convert_weights.py",
             "--model=c2d_r50_8x8",
             "--width_per_group=4",
             f"--checkpoint={path}",
             f"--output={output}",
+            *extra,
         )
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         completed = dict(zip(cases, pool.map(run, cases), strict=True))
-    for case, (path, fragment) in cases.items():
+    for case, (path, fragment, *_) in cases.items():
         line = cli_helpers.assert_user_error(completed[case], fragment)
         assert str(path) in line, line
     assert not marker.exists()

@@ -112,6 +112,7 @@ def test_convert_weights_script(checkpoint, tmp_path, repo_root):
         f"--checkpoint={path}",
         f"--output={out}",
         f"--width_per_group={WIDTH}",
+        "--num_classes=10",
     ]
     result = subprocess.run(
         cmd,

@@ -1,0 +1,127 @@
+r"""Sends a clip or a video to TF Serving and prints the top-5 labels.
+
+Inputs: `--clip`, a .npy array of RGB values in [0, 255], shape (T, H, W, 3)
+or (B, T, H, W, 3); or `--video`, a video file of which `--num_frames`
+frames are taken evenly spaced (PyAV).
+
+Signatures: `serving_default` gets the float clip (a video's frames are
+first resized, short side to `--test_crop_size`, and centre-cropped here);
+`classify_frames` gets JPEG bytes (the server decodes, resizes and crops).
+
+A bad address, a server that is not there, does not answer within
+--timeout, closes the connection or answers something that is not a predict
+answer ends with one `error: ...` line and exit status 1 (--verbosity=1 adds
+the traceback).
+
+Examples:
+
+  python scripts/serving_client.py --video=clip.mp4 --model_name=nl \
+      --server=localhost:8501 --signature=classify_frames
+
+  python scripts/serving_client.py --clip=clip.npy --protocol=grpc \
+      --server=localhost:8500 --model_name=nl
+"""
+
+import numpy as np
+from absl import app
+from absl import flags
+
+from nonlocal_tf.export import client
+from nonlocal_tf.export import clip_io
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("clip", None, "A .npy clip (T, H, W, 3) or batch.")
+flags.DEFINE_string("video", None, "A video file.")
+flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Transport.")
+flags.DEFINE_string(
+    "server",
+    None,
+    "host:port (or an http:// URL for REST). Default: localhost:8501 for "
+    "REST, localhost:8500 for gRPC.",
+)
+flags.DEFINE_string("model_name", "model", "Served model name.")
+flags.DEFINE_integer("model_version", None, "Version; default the latest.")
+flags.DEFINE_enum(
+    "signature",
+    client.VIDEO_SIGNATURE,
+    [client.VIDEO_SIGNATURE, client.FRAMES_SIGNATURE],
+    "Signature to call.",
+)
+flags.DEFINE_enum(
+    "rest_format", "columnar", ["columnar", "row"], "REST request format."
+)
+flags.DEFINE_integer("num_frames", 8, "Frames taken from --video.")
+flags.DEFINE_integer(
+    "test_crop_size",
+    224,
+    "Short side and centre crop side of --video's frames for "
+    "serving_default (the model's test crop size).",
+)
+# The name this setting had before the programs shared one (`--crop_size`
+# is the training crop in the others).
+flags.DEFINE_alias("crop_size", "test_crop_size")
+flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.")
+
+
+def _inputs():
+    if bool(FLAGS.clip) == bool(FLAGS.video):
+        raise app.UsageError("Pass exactly one of --clip and --video.")
+    if FLAGS.clip:
+        clips = client.prepare_video_input(client.load_clip(FLAGS.clip))
+        if FLAGS.signature == client.VIDEO_SIGNATURE:
+            return {"video": clips}
+        clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
+        jpegs = [clip_io.encode_jpeg(clip) for clip in clips]
+        return {"frames": client.prepare_frames_input(jpegs)}
+    if FLAGS.signature == client.VIDEO_SIGNATURE:
+        size = FLAGS.test_crop_size
+        clip = _read_video(short_side=size, crop_size=size)
+        return {"video": client.prepare_video_input(clip)}
+    # classify_frames resizes and crops on the server.
+    frames = _read_video()
+    return {"frames": client.prepare_frames_input(clip_io.encode_jpeg(frames))}
+
+
+def _read_video(**kwargs):
+    return clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames, **kwargs)
+
+
+def _predict(inputs):
+    """The outputs, and the URL or gRPC target that gave them."""
+    if FLAGS.protocol == "rest":
+        server = FLAGS.server or f"localhost:{client.DEFAULT_REST_PORT}"
+        url = client.rest_predict_url(
+            server, FLAGS.model_name, FLAGS.model_version
+        )
+        outputs = client.predict_rest(
+            url,
+            inputs,
+            signature_name=FLAGS.signature,
+            request_format=FLAGS.rest_format,
+            timeout=FLAGS.timeout,
+        )
+        return outputs, url
+    server = FLAGS.server or f"localhost:{client.DEFAULT_GRPC_PORT}"
+    outputs = client.predict_grpc(
+        server,
+        FLAGS.model_name,
+        inputs,
+        signature_name=FLAGS.signature,
+        version=FLAGS.model_version,
+        timeout=FLAGS.timeout,
+    )
+    return outputs, server
+
+
+def main(argv):
+    del argv
+    outputs, where = _predict(_inputs())
+    rows = client.top_k_rows(outputs, where)
+    print(client.format_top_k([row[:5] for row in rows]))
+
+
+def run():
+    """The console command `nonlocal-serving-client`."""
+    from nonlocal_tf.programs import runner
+
+    runner.run(main, __doc__)
