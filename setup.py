@@ -26,6 +26,7 @@ PROGRAMS = {
     "convert-weights": "convert_weights",
     "serving-client": "serving_client",
     "check-records": "check_records",
+    "demo": "demo",
 }
 
 
