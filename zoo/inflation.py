@@ -1,4 +1,4 @@
-"""Initialising C2D/I3D models from 2D ImageNet ResNets (paper_spec §5.3).
+"""Initialising C2D/I3D models from 2D ImageNet ResNets (docs/reference.md §6).
 
 Every 2D kernel `(kH, kW)` is copied to each of the `kT` temporal planes of
 the 3D kernel and divided by `kT`, so a clip of one repeated frame gives the
@@ -248,7 +248,7 @@ def inflate_2d_weights(model, source, *, strict=True):
         model: a C2D/I3D model of the zoo (`get_model`/`VideoClassifier`) of the
             same depth as the source.
         source: a Caffe2 ImageNet `.pkl` (2D blobs `conv1_w (64, 3, 7, 7)`,
-            `res2_0_branch2a_w`, ..., the names of paper_spec §5.2), a
+            `res2_0_branch2a_w`, ..., the names of docs/reference.md §5), a
             `keras.applications.ResNet50`/`ResNet101` model, or a weights
             file saved from one (Keras 3 `.weights.h5` or the legacy `.h5`).
             keras.applications conv biases are folded into the following

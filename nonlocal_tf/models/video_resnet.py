@@ -1,9 +1,9 @@
 """The C2D / I3D video ResNet backbone with optional non-local blocks.
 
 The network follows the video-nonlocal-net Caffe2 code and PySlowFast
-(paper_spec §2.2): bottleneck blocks with the spatial stride in the 3x3 conv
-(or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1 and
-keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
+(docs/reference.md §2): bottleneck blocks with the spatial stride in the 3x3
+conv (or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1
+and keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
 explicit symmetric `ZeroPadding3D` before every padded conv/pool and `valid`
 convs/pools (never `same`, which pads stride-2 layers asymmetrically).
 
