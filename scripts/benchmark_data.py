@@ -16,8 +16,9 @@ import os
 import shutil
 import tempfile
 
-from absl import app
 from absl import flags
+
+from nonlocal_tf import cli
 
 FLAGS = flags.FLAGS
 
@@ -141,4 +142,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

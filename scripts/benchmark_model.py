@@ -19,9 +19,9 @@ import json
 import os
 import tempfile
 
-from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
 from nonlocal_tf.zoo import benchmark
 
 FLAGS = flags.FLAGS
@@ -93,4 +93,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

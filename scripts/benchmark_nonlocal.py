@@ -29,6 +29,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from nonlocal_tf import cli
+
 # name -> (batch, (T, H, W, C)): res3 / res4 of the 8x8 models, a long clip.
 CONFIGS = {
     "res3": (8, (4, 28, 28, 512)),
@@ -463,4 +465,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,6 +18,8 @@ TensorFlow and the record files (the same paths), not this package.
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum(
@@ -63,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

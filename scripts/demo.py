@@ -46,6 +46,8 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from nonlocal_tf import cli  # noqa: E402
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("output_dir", "demo_output", "Where everything is written.")
@@ -657,4 +659,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

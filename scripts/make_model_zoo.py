@@ -9,9 +9,9 @@ import os
 import pathlib
 import tempfile
 
-from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
 from nonlocal_tf.zoo import model_zoo_table
 
 FLAGS = flags.FLAGS
@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

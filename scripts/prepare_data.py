@@ -25,6 +25,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from nonlocal_tf import cli
+
 # Only TensorFlow-free modules at import time: the decoding worker processes
 # re-import this file.
 from nonlocal_tf.data import annotations
@@ -138,4 +140,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -8,6 +8,11 @@ Signatures: `serving_default` gets the float clip (a video's frames are
 first resized, short side to `--crop_size`, and centre-cropped here);
 `classify_frames` gets JPEG bytes (the server decodes, resizes and crops).
 
+A bad address, a server that is not there, does not answer within
+--timeout, closes the connection or answers something that is not a predict
+answer ends with one `error: ...` line and exit status 1 (--verbosity=1 adds
+the traceback).
+
 Examples:
 
     python scripts/serving_client.py --video=clip.mp4 --model_name=nl \
@@ -21,6 +26,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
 from nonlocal_tf.export import client
 from nonlocal_tf.export import clip_io
 
@@ -56,7 +62,7 @@ def _inputs():
     if bool(FLAGS.clip) == bool(FLAGS.video):
         raise app.UsageError("Pass exactly one of --clip and --video.")
     if FLAGS.clip:
-        clips = client.prepare_video_input(np.load(FLAGS.clip))
+        clips = client.prepare_video_input(client.load_clip(FLAGS.clip))
         if FLAGS.signature == client.VIDEO_SIGNATURE:
             return {"video": clips}
         clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
@@ -72,49 +78,42 @@ def _inputs():
 
 
 def _read_video(**kwargs):
-    from nonlocal_tf.data import video_io
-
-    try:
-        return clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames, **kwargs)
-    except video_io.VideoDecodeError as error:
-        raise SystemExit(f"Cannot read --video: {error}") from None
+    return clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames, **kwargs)
 
 
 def _predict(inputs):
+    """The outputs, and the URL or gRPC target that gave them."""
     if FLAGS.protocol == "rest":
         server = FLAGS.server or f"localhost:{client.DEFAULT_REST_PORT}"
         url = client.rest_predict_url(
             server, FLAGS.model_name, FLAGS.model_version
         )
-        return client.predict_rest(
+        outputs = client.predict_rest(
             url,
             inputs,
             signature_name=FLAGS.signature,
             request_format=FLAGS.rest_format,
             timeout=FLAGS.timeout,
         )
-    else:
-        server = FLAGS.server or f"localhost:{client.DEFAULT_GRPC_PORT}"
-        return client.predict_grpc(
-            server,
-            FLAGS.model_name,
-            inputs,
-            signature_name=FLAGS.signature,
-            version=FLAGS.model_version,
-            timeout=FLAGS.timeout,
-        )
+        return outputs, url
+    server = FLAGS.server or f"localhost:{client.DEFAULT_GRPC_PORT}"
+    outputs = client.predict_grpc(
+        server,
+        FLAGS.model_name,
+        inputs,
+        signature_name=FLAGS.signature,
+        version=FLAGS.model_version,
+        timeout=FLAGS.timeout,
+    )
+    return outputs, server
 
 
 def main(argv):
     del argv
-    inputs = _inputs()
-    try:
-        outputs = _predict(inputs)
-    except client.ServingError as error:
-        raise SystemExit(f"Request failed: {error}") from None
-    rows = client.top_k_rows(outputs)
+    outputs, where = _predict(_inputs())
+    rows = client.top_k_rows(outputs, where)
     print(client.format_top_k([row[:5] for row in rows]))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -7,6 +7,7 @@ Example:
     >>> model = zoo.get_model("I3D_NLN_8x8_R50", weights="I3D_NLN_8x8_R50.pkl")
 """
 
+from .api import NoClipSpecError
 from .api import clip_spec_of
 from .api import get_entry
 from .api import get_model
@@ -37,6 +38,7 @@ __all__ = [
     "InflationReport",
     "LoadReport",
     "ModelEntry",
+    "NoClipSpecError",
     "WeightSource",
     "clip_spec_of",
     "convert_checkpoint",

@@ -21,6 +21,10 @@ for _entry in entries.ALL_ENTRIES:
 CACHE_SUBDIR = "models/nonlocal_tf"
 
 
+class NoClipSpecError(ValueError):
+    """A model file that is not a `VideoClassifier`: it has no clip spec."""
+
+
 def list_models(with_weights=False):
     """Canonical names of the registered models.
 
@@ -303,7 +307,7 @@ def clip_spec_of(source):
         return get_entry(source).clip_spec
     spec = config.get("config", {}).get("clip_spec")
     if spec is None:
-        raise ValueError(
+        raise NoClipSpecError(
             f"{source} holds a {config.get('class_name')}, not a nonlocal_tf "
             "VideoClassifier: it carries no clip spec (give the clip flags)"
         )

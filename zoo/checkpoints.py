@@ -17,7 +17,9 @@ inverse of PySlowFast's `c2_model_loading` rules (paper_spec §5.4).
 
 import collections
 import dataclasses
+import errno
 import importlib
+import os
 import pickle
 import re
 import zipfile
@@ -151,10 +153,7 @@ class _BlobUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in _PICKLE_ALLOWED:
-            raise CheckpointFormatError(
-                f"refusing to unpickle {module}.{name}: a Caffe2 checkpoint "
-                "holds only numpy arrays in a dict"
-            )
+            raise CheckpointFormatError(f"refusing to unpickle {module}.{name}")
         if module.startswith("numpy.core"):
             try:
                 importlib.import_module("numpy._core")
@@ -164,18 +163,46 @@ class _BlobUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(module), name)
 
 
+def _open_zip_names(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise CheckpointFormatError(
+            f"damaged zip archive, {path} ({e}; a download cut short? "
+            "download it again)"
+        ) from e
+
+
 def detect_format(path):
     """Returns "keras_h5", "keras_archive", "torch", "npz" or "pickle".
 
     Looks at the first bytes (and a zip's member names) only.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        CheckpointFormatError: an empty file, a damaged zip archive, or a
+            format none of the readers knows.
+
+    Example:
+        >>> detect_format("i3d_nonlocal_8x8_IN_pretrain_400k.pkl")
+        'pickle'
     """
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            errno.ENOENT, "checkpoint file not found", str(path)
+        )
     with open(path, "rb") as f:
         head = f.read(len(_TORCH_LEGACY_HEAD))
+    if not head:
+        raise CheckpointFormatError(
+            f"empty checkpoint file (0 bytes), {path} (a download cut short? "
+            "download it again)"
+        )
     if head.startswith(_HDF5_MAGIC):
         return "keras_h5"
     if head.startswith(_ZIP_MAGIC):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+        names = _open_zip_names(path)
         if any(n.endswith("data.pkl") for n in names):
             return "torch"
         if names and all(n.endswith(".npy") for n in names):
@@ -191,9 +218,9 @@ def detect_format(path):
     if head[:1] == b"\x80":
         return "pickle"
     raise CheckpointFormatError(
-        f"{path}: unrecognised checkpoint format (first bytes {head[:8]!r}); "
+        f"unrecognised checkpoint format, {path} (first bytes {head[:8]!r}; "
         "expected a Caffe2 .pkl, a PySlowFast .pyth/.npz or a Keras "
-        ".weights.h5"
+        ".weights.h5)"
     )
 
 
@@ -202,19 +229,25 @@ def _read_pickle(path):
         with open(path, "rb") as f:
             obj = _BlobUnpickler(f, encoding="latin1").load()
     except CheckpointFormatError as e:
-        raise CheckpointFormatError(f"{path}: {e}") from None
+        raise CheckpointFormatError(
+            f"{e}, {path} (a Caffe2 checkpoint holds only numpy arrays in a "
+            "dict; this file could run code)"
+        ) from None
     except Exception as e:
         raise CheckpointFormatError(
-            f"{path}: not a readable pickle ({type(e).__name__}: {e})"
+            f"truncated or damaged pickle, {path} ({type(e).__name__}: {e}; "
+            "download it again)"
         ) from e
     if not isinstance(obj, dict):
         raise CheckpointFormatError(
-            f"{path}: expected a dict of blobs, found {type(obj).__name__}"
+            f"not a Caffe2 checkpoint, {path} (expected a dict of blobs, "
+            f"found {type(obj).__name__})"
         )
     blobs = obj["blobs"] if "blobs" in obj else obj
     if not isinstance(blobs, dict):
         raise CheckpointFormatError(
-            f"{path}: 'blobs' is a {type(blobs).__name__}, not a dict"
+            f"not a Caffe2 checkpoint, {path} ('blobs' is a "
+            f"{type(blobs).__name__}, not a dict)"
         )
     return blobs
 
@@ -227,7 +260,23 @@ def _read_torch(path):
             f"Reading the PyTorch checkpoint {path} needs PyTorch: "
             "pip install nonlocal-tf[torch]"
         ) from e
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only: anything but tensors and plain containers is refused.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        named = [line for line in lines if "GLOBAL" in line]
+        first = (named or lines or [""])[0]
+        raise CheckpointFormatError(
+            f"refusing to load a torch file that holds more than tensors, "
+            f"{path} ({first})"
+        ) from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointFormatError(
+            f"truncated or damaged torch checkpoint, {path} "
+            f"({type(e).__name__}: {first}; download it again)"
+        ) from e
     if isinstance(obj, dict) and "model_state" in obj:
         obj = obj["model_state"]
     elif isinstance(obj, dict) and "state_dict" in obj:
@@ -245,6 +294,35 @@ def _read_torch(path):
     return out
 
 
+def _read_npz(path):
+    raw = collections.OrderedDict()
+    with np.load(path, allow_pickle=False) as archive:
+        for key in archive.files:
+            try:
+                raw[key] = archive[key]
+            except ValueError as e:  # an object array: needs pickle
+                raise CheckpointFormatError(
+                    f"refusing to load object array {key!r}, {path} (an "
+                    ".npz state_dict holds only numbers; loading objects "
+                    "would unpickle code)"
+                ) from e
+            except (zipfile.BadZipFile, EOFError, OSError) as e:
+                raise CheckpointFormatError(
+                    f"damaged entry {key!r}, {path} ({e}; download it again)"
+                ) from e
+    return raw
+
+
+def _numeric(path, name, value):
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise CheckpointFormatError(
+            f"entry {name!r} holds {array.dtype} values, not numbers, {path} "
+            "(a checkpoint holds only weight tensors)"
+        )
+    return array
+
+
 def read_checkpoint(path):
     """Reads a checkpoint file into a `Checkpoint` (Caffe2 names).
 
@@ -253,8 +331,11 @@ def read_checkpoint(path):
             or `.pyth`, or an `.npz` of a PySlowFast state_dict.
 
     Raises:
-        CheckpointFormatError: the file is not one of those, or two entries
-            map to the same Caffe2 name.
+        FileNotFoundError: `path` does not exist.
+        CheckpointFormatError: the file is not one of those (empty,
+            truncated, damaged, refused for holding code or objects), an
+            entry is not a numeric array, or two entries map to the same
+            Caffe2 name.
         ImportError: a `.pyth` file and PyTorch is not installed.
 
     Example:
@@ -281,10 +362,7 @@ def read_checkpoint(path):
         raw = _read_torch(path)
         label = "pyslowfast_pyth"
     else:
-        with np.load(path, allow_pickle=False) as archive:
-            raw = collections.OrderedDict(
-                (k, archive[k]) for k in archive.files
-            )
+        raw = _read_npz(path)
         label = "pyslowfast_npz"
 
     tensors = collections.OrderedDict()
@@ -304,7 +382,7 @@ def read_checkpoint(path):
             )
         if target != name:
             source_names[target] = name
-        tensors[target] = np.asarray(value)
+        tensors[target] = _numeric(path, name, value)
     return Checkpoint(
         path=path,
         format=label,

@@ -1,7 +1,8 @@
 """Checkpoint -> Keras `.weights.h5` conversion, written atomically."""
 
 import os
-import tempfile
+
+from nonlocal_tf import fileio
 
 from . import api
 from . import checkpoints
@@ -11,27 +12,14 @@ from . import loading
 def save_weights_atomic(model, output):
     """`model.save_weights(output)` through a temp file and a rename.
 
-    A crash never leaves a half-written `output`.
+    A crash never leaves a half-written `output` (`nonlocal_tf.fileio`).
     """
     output = os.fspath(output)
     if not output.endswith(".weights.h5"):
         raise ValueError(
             f"output must end with '.weights.h5' (Keras 3); received {output!r}"
         )
-    directory = os.path.dirname(os.path.abspath(output))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=".tmp-", suffix=".weights.h5", dir=directory
-    )
-    os.close(fd)
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return output
+    return fileio.atomic_save_weights(model, output)
 
 
 def convert_checkpoint(

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 from absl import logging
 
+from nonlocal_tf import run_files
+
 from . import caffe2_names
 from . import checkpoints
 
@@ -78,9 +80,19 @@ class CheckpointMismatchError(ValueError):
 
     def __init__(self, report):
         self.report = report
+        problems = [
+            f"{len(items)} {title} (first: {items[0]})"
+            for title, items in (
+                ("shape mismatch(es)", report.mismatched),
+                ("missing from the checkpoint", report.missing),
+                ("unexpected in the checkpoint", report.unexpected),
+            )
+            if items
+        ]
         super().__init__(
-            "Checkpoint does not match the model (no weight was changed):\n"
-            + report.summary()
+            f"checkpoint {report.source} does not match the model, "
+            f"{'; '.join(problems)} (no weight was changed; check the model "
+            "name and width_per_group)\n" + report.summary()
         )
 
 
@@ -287,18 +299,28 @@ def load_weights(model, source, *, entry=None, skip_mismatched_head=False):
     """
     kind, path = _resolve_source(model, source, entry)
     if kind == "run":
-        from nonlocal_tf.training import checkpointing
-
-        report = LoadReport(
-            source=checkpointing.load_run_weights(model, path), format="run"
-        )
-        report.loaded = [w.path for w in model.weights]
+        report = _load_run(model, path)
     else:
         check_file_hash(path)
         report = _load_file(model, path, skip_mismatched_head)
     for tensor, reason in report.skipped:
         logging.warning("%s: skipped %s: %s", model.name, tensor, reason)
     logging.info("%s: %s", model.name, report.summary())
+    return report
+
+
+def _load_run(model, run_dir):
+    final = run_files.final_weights_path(run_dir)
+    if os.path.isfile(final):
+        report = _load_file(model, final, False)
+    else:
+        # A run stopped before its final weights: the model part of its
+        # latest TensorFlow checkpoint.
+        from nonlocal_tf.training import checkpointing
+
+        read = checkpointing.load_run_weights(model, run_dir)
+        report = LoadReport(source=read, format="run checkpoint")
+        report.loaded = [w.path for w in model.weights]
     return report
 
 
@@ -332,12 +354,10 @@ def run_model_config(run_dir):
     Raises:
         FileNotFoundError: the directory has no `model.json`.
     """
-    from nonlocal_tf.training import checkpointing
-
-    path = os.path.join(run_dir, checkpointing.MODEL_CONFIG)
+    path = run_files.model_config_path(run_dir)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{run_dir} has no {checkpointing.MODEL_CONFIG} (not a directory "
+            f"{run_dir} has no {run_files.MODEL_CONFIG} (not a directory "
             "written by nonlocal_tf.training.train)"
         )
     with open(path, encoding="utf-8") as f:
@@ -354,6 +374,6 @@ def model_from_run(run_dir):
     Example:
         >>> model = model_from_run("runs/c2d_nl")
     """
-    from nonlocal_tf.training import checkpointing
-
-    return checkpointing.read_model_config(run_dir)
+    return keras.saving.deserialize_keras_object(
+        run_model_config(run_dir), safe_mode=True
+    )

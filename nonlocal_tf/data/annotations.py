@@ -3,7 +3,8 @@
 Two inputs are read:
 
 - a Kinetics CSV, `label,youtube_id,time_start,time_end,split` (extra columns
-  such as `is_cc` are ignored; the test CSVs have no `label` column);
+  named in the header, such as `is_cc`, are ignored; the test CSVs have no
+  `label` column);
 - a plain list, one video per line: `path,label[,label...]` (several labels
   for multi-label sets such as Charades; no label for unlabelled videos).
 
@@ -13,13 +14,27 @@ in any sub-folder of the video folder (e.g. `train/<label>/`). Such a file is
 already trimmed and is used whole. A file named only `{youtube_id}.<ext>` is
 taken to be the full YouTube video, and the annotation's time range is cut
 from it.
+
+Rows are read one line at a time (`annotation_rows.py`): UTF-8 BOMs are
+dropped, and a malformed row is an `AnnotationError` naming the file and
+line, or, with `bad_rows="skip"`, left out and listed in the result's
+`bad_rows`; no row is ever merged into another.
 """
 
-import csv
 import dataclasses
+import errno
 import json
+import math
 import os
 import re
+
+from nonlocal_tf import fileio
+from nonlocal_tf.data import annotation_rows
+from nonlocal_tf.data.annotation_rows import BAD_TIME
+from nonlocal_tf.data.annotation_rows import COLUMN_COUNT
+from nonlocal_tf.data.annotation_rows import DUPLICATE
+from nonlocal_tf.data.annotation_rows import EMPTY_FIELD
+from nonlocal_tf.data.annotation_rows import AnnotationError
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv")
 KINETICS_COLUMNS = ("youtube_id", "time_start", "time_end")
@@ -68,7 +83,57 @@ def _index_videos(video_dir):
     return index
 
 
-def read_kinetics_csv(csv_path, video_dir, *, split=None):
+def _kinetics_header(path, lines):
+    for line, fields in lines:
+        columns = [c.strip() for c in fields]
+        missing = [c for c in KINETICS_COLUMNS if c not in columns]
+        if missing:
+            raise AnnotationError(
+                path,
+                line,
+                f"not a Kinetics CSV, missing column(s) {missing}",
+                f"found {columns}",
+            )
+        return columns
+    raise AnnotationError(path, None, "empty Kinetics CSV, no header")
+
+
+def _kinetics_rows(rows, split):
+    """`(line, row dict, start, end)` of the well-formed rows of `split`."""
+    lines = iter(rows)
+    columns = _kinetics_header(rows.path, lines)
+    for line, fields in lines:
+        if len(fields) != len(columns):
+            rows.bad(
+                line,
+                COLUMN_COUNT,
+                f"row has {len(fields)} columns, the header has "
+                f"{len(columns)} ({', '.join(columns)})",
+            )
+            continue
+        row = dict(zip(columns, fields, strict=True))
+        if split is not None and row.get("split") != split:
+            continue
+        if not row["youtube_id"]:
+            rows.bad(line, EMPTY_FIELD, "empty youtube_id")
+            continue
+        try:
+            start = float(row["time_start"])
+            end = float(row["time_end"])
+        except ValueError:
+            start = end = math.nan
+        if not (math.isfinite(start) and math.isfinite(end)):
+            rows.bad(
+                line,
+                BAD_TIME,
+                "time_start/time_end must be numbers, got "
+                f"{row['time_start']!r}, {row['time_end']!r}",
+            )
+            continue
+        yield line, row, start, end
+
+
+def read_kinetics_csv(csv_path, video_dir, *, split=None, bad_rows="error"):
     """Reads a Kinetics annotation CSV and finds its videos on disk.
 
     Args:
@@ -76,14 +141,20 @@ def read_kinetics_csv(csv_path, video_dir, *, split=None):
         video_dir: folder searched recursively for the video files.
         split: keep only rows whose `split` column equals this (e.g.
             "train", "validate"); None keeps all rows.
+        bad_rows: "error": a malformed row (bad CSV quoting, a column count
+            other than the header's, an empty `youtube_id`, non-numeric
+            times, a video already on an earlier line) raises; "skip": it is
+            logged, left out and listed in the result's `bad_rows`.
 
     Returns:
-        A list of `VideoEntry`, in CSV order. A video not found on disk gets
-        the path `video_dir/<video_id>.mp4`, which preparation reports as
-        missing.
+        An `Annotations` list of `VideoEntry`, in CSV order. A video not
+        found on disk gets the path `video_dir/<video_id>.mp4`, which
+        preparation reports as missing.
 
     Raises:
-        ValueError: the CSV lacks a required column (named in the message).
+        FileNotFoundError: the CSV does not exist.
+        AnnotationError: the CSV lacks a required column, or a bad row with
+            `bad_rows="error"` (file and line named in the message).
 
     Example:
         >>> entries = read_kinetics_csv("kinetics400/validate.csv",
@@ -91,32 +162,21 @@ def read_kinetics_csv(csv_path, video_dir, *, split=None):
         >>> entries[0].video_id  # doctest: +SKIP
         '---QUuC4vJs_000084_000094'
     """
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in KINETICS_COLUMNS if c not in columns]
-        if missing:
-            raise ValueError(
-                f"{csv_path}: not a Kinetics CSV, missing column(s) "
-                f"{missing}; found {columns}"
-            )
-        rows = [
-            {k.strip(): (v or "").strip() for k, v in r.items()} for r in reader
-        ]
+    rows = annotation_rows.RowReader(csv_path, bad_rows)
+    kept = list(_kinetics_rows(rows, split))
     index = _index_videos(video_dir)
     entries = []
-    for line, row in enumerate(rows, start=2):
-        if split is not None and row.get("split") != split:
-            continue
-        try:
-            start = float(row["time_start"])
-            end = float(row["time_end"])
-        except ValueError:
-            raise ValueError(
-                f"{csv_path}:{line}: time_start/time_end must be numbers, "
-                f"got {row['time_start']!r}, {row['time_end']!r}"
-            ) from None
+    seen = {}
+    for line, row, start, end in kept:
         video_id = kinetics_video_id(row["youtube_id"], start, end)
+        if video_id in seen:
+            rows.bad(
+                line,
+                DUPLICATE,
+                f"video {video_id!r} is also on line {seen[video_id]}",
+            )
+            continue
+        seen[video_id] = line
         labels = (row["label"],) if row.get("label") else ()
         if video_id in index:
             entry = VideoEntry(index[video_id], video_id, labels)
@@ -128,10 +188,10 @@ def read_kinetics_csv(csv_path, video_dir, *, split=None):
             path = os.path.join(video_dir, video_id + ".mp4")
             entry = VideoEntry(path, video_id, labels)
         entries.append(entry)
-    return entries
+    return rows.result(entries)
 
 
-def read_video_list(list_path, video_dir=None):
+def read_video_list(list_path, video_dir=None, *, bad_rows="error"):
     """Reads a `path,label[,label...]` list.
 
     Blank lines and lines starting with `#` are skipped, and so is a first
@@ -142,12 +202,17 @@ def read_video_list(list_path, video_dir=None):
     Args:
         list_path: the list file.
         video_dir: optional base folder of relative paths.
+        bad_rows: "error": a malformed row (bad CSV quoting, an empty path,
+            a video already on an earlier line) raises; "skip": it is logged,
+            left out and listed in the result's `bad_rows`.
 
     Returns:
-        A list of `VideoEntry`, in file order.
+        An `Annotations` list of `VideoEntry`, in file order.
 
     Raises:
-        ValueError: a line has an empty path, or two lines name one video.
+        FileNotFoundError: the list does not exist.
+        AnnotationError: a bad row with `bad_rows="error"` (file and line
+            named in the message).
 
     Example:
         >>> entries = read_video_list("charades_train.txt",
@@ -156,34 +221,41 @@ def read_video_list(list_path, video_dir=None):
         ('c092', 'c147')
     """
     base = video_dir if video_dir is not None else os.path.dirname(list_path)
+    rows = annotation_rows.RowReader(list_path, bad_rows, comments=True)
     entries = []
     seen = {}
-    with open(list_path, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            fields = [x.strip() for x in row]
-            if not fields or not any(fields) or fields[0].startswith("#"):
-                continue
-            if line == 1 and fields[0].lower() == "path":
-                continue
-            if not fields[0]:
-                raise ValueError(f"{list_path}:{line}: empty video path")
-            path = fields[0]
-            full = path if os.path.isabs(path) else os.path.join(base, path)
-            video_id = os.path.splitext(os.path.relpath(full, base))[0]
-            if os.path.isabs(path):
-                video_id = os.path.splitext(os.path.basename(path))[0]
-            if video_id in seen:
-                raise ValueError(
-                    f"{list_path}:{line}: video {video_id!r} is also on "
-                    f"line {seen[video_id]}"
-                )
-            seen[video_id] = line
-            labels = tuple(x for x in fields[1:] if x)
-            entries.append(VideoEntry(full, video_id, labels))
-    return entries
+    for line, fields in rows:
+        if line == 1 and fields[0].lower() == "path":
+            continue
+        if not fields[0]:
+            rows.bad(line, EMPTY_FIELD, "empty video path")
+            continue
+        path = fields[0]
+        full = path if os.path.isabs(path) else os.path.join(base, path)
+        video_id = os.path.splitext(os.path.relpath(full, base))[0]
+        if os.path.isabs(path):
+            video_id = os.path.splitext(os.path.basename(path))[0]
+        if video_id in seen:
+            rows.bad(
+                line,
+                DUPLICATE,
+                f"video {video_id!r} is also on line {seen[video_id]}",
+            )
+            continue
+        seen[video_id] = line
+        labels = tuple(x for x in fields[1:] if x)
+        entries.append(VideoEntry(full, video_id, labels))
+    return rows.result(entries)
 
 
-def read_annotations(path, video_dir, *, split=None, format="auto"):  # noqa: A002
+def read_annotations(
+    path,
+    video_dir,
+    *,
+    split=None,
+    format="auto",  # noqa: A002
+    bad_rows="error",
+):
     """Reads a Kinetics CSV or a `path,label` list.
 
     Args:
@@ -192,26 +264,39 @@ def read_annotations(path, video_dir, *, split=None, format="auto"):  # noqa: A0
         split: Kinetics only: keep rows of this split.
         format: "kinetics", "list", or "auto" (Kinetics when the first line
             has the `youtube_id` column).
+        bad_rows: "error" (a malformed row raises `AnnotationError`) or
+            "skip" (logged, left out, listed in the result's `bad_rows`).
 
     Returns:
-        A list of `VideoEntry`.
+        An `Annotations` list of `VideoEntry` (`.bad_rows`: the `BadRow`s
+        skipped).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        AnnotationError: see `read_kinetics_csv` / `read_video_list`.
 
     Example:
-        >>> entries = read_annotations("train.csv", "videos/")  # doctest: +SKIP
+        >>> entries = read_annotations("train.csv", "videos/",
+        ...                            bad_rows="skip")  # doctest: +SKIP
+        >>> [(r.line, r.reason) for r in entries.bad_rows]  # doctest: +SKIP
+        [(7, 'malformed_csv')]
     """
     if format == "auto":
-        with open(path, encoding="utf-8") as f:
-            header = f.readline()
-        fields = [x.strip() for x in header.split(",")]
+        fields = [
+            x.strip() for x in annotation_rows.first_line(path).split(",")
+        ]
         format = "kinetics" if "youtube_id" in fields else "list"  # noqa: A001
     if format == "kinetics":
-        return read_kinetics_csv(path, video_dir, split=split)
+        return read_kinetics_csv(
+            path, video_dir, split=split, bad_rows=bad_rows
+        )
     if format == "list":
         if split is not None:
             raise ValueError(
-                f"{path}: split={split!r} applies to Kinetics CSVs only"
+                f"split={split!r} applies to Kinetics CSVs only, {path} is a "
+                "list"
             )
-        return read_video_list(path, video_dir)
+        return read_video_list(path, video_dir, bad_rows=bad_rows)
     raise ValueError(
         f"format must be 'auto', 'kinetics' or 'list', got {format!r}"
     )
@@ -245,7 +330,7 @@ def build_label_map(entries):
 
 
 def write_label_map(path, label_map):
-    """Writes `{name: index}` as JSON, atomically (temp file, then rename).
+    """Writes `{name: index}` as JSON, atomically (`fileio`).
 
     Example:
         >>> write_label_map("records/label_map.json",
@@ -254,11 +339,8 @@ def write_label_map(path, label_map):
     indices = list(label_map.values())
     if len(set(indices)) != len(indices):
         raise ValueError(f"label map for {path} gives one index to two names")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(label_map, f, indent=1, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(label_map, indent=1, ensure_ascii=False)
+    fileio.atomic_write_text(path, text + "\n")
 
 
 def read_label_map(path):
@@ -274,8 +356,15 @@ def read_label_map(path):
         >>> label_map = read_label_map(
         ...     "records/label_map.json")  # doctest: +SKIP
     """
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, "label map not found", str(path)
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"not a JSON label map, {path} ({error})") from None
     if not isinstance(data, dict) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in data.values()
     ):

@@ -385,8 +385,11 @@ def build_dataset(
     range, several labels without `multi_label`, no label in single-label
     training) is skipped: TensorFlow logs the
     error, absl logs how many were skipped and where, and `skipped_records`
-    counts them. A corrupt (CRC) block ends the reading of its file, logged
-    by TensorFlow ("corrupted record at <offset>").
+    counts them. A corrupt (CRC) block or a cut-off end ends the reading of
+    its file: absl logs the damaged shard (file, byte offset, records read,
+    expected and lost; expected from the preparation report beside the
+    records when it is there) and `skipped_records` counts it
+    (`damaged_shards`, `lost`).
 
     Args:
         file_pattern: glob pattern or list of patterns (`tf.io.gfile.glob`).
@@ -420,8 +423,9 @@ def build_dataset(
         cycle_length: files read at once; default min(#files, 8).
         num_parallel_calls: parallel clip decoding (AUTOTUNE).
         prefetch_buffer_size: batches to prefetch (AUTOTUNE).
-        skipped_records: a `SkippedRecords` counting skipped records; default
-            the process-wide counter (`skipped_record_count()`).
+        skipped_records: a `SkippedRecords` counting skipped records and
+            damaged shards; default the process-wide counter
+            (`skipped_record_count()`).
 
     Returns:
         A `tf.data.Dataset`.
@@ -487,7 +491,8 @@ def build_dataset(
     parse = skipped.with_sentinel(_parse_fn(settings), _parsed_spec(settings))
 
     def read(filename):
-        # A corrupt (CRC) block ends the file: TFRecord cannot resync.
+        # A corrupt (CRC) block ends the file: TFRecord cannot resync. The
+        # end of each file is checked, so that such a loss is counted.
         records = tf.data.TFRecordDataset(filename).ignore_errors(
             log_warning=True
         )
@@ -499,7 +504,10 @@ def build_dataset(
             }
         )
         records = skipped.add_positions(
-            records, finite=True, sentinel_values={"filename": filename}
+            records,
+            finite=True,
+            sentinel_values={"filename": filename},
+            shard_end=(counter, name),
         )
         records = records.map(parse).ignore_errors(log_warning=True)
         return skipped.count_gaps(

@@ -12,24 +12,78 @@ REST (`POST http://host:8501/v1/models/NAME[/versions/V]:predict`):
 
 gRPC (port 8500): `PredictionService.Predict` with a `PredictRequest` whose
 `inputs` are `TensorProto`s.
-"""
 
-import base64
-import json
-import urllib.error
-import urllib.request
+The JSON codec is `rest_codec.py`; addresses, the HTTP POST and the typed
+`ServingError`s (bad address, unreachable, timeout, rejected, unreadable
+answer) are `transport.py`'s, re-exported here.
+"""
 
 import numpy as np
 
+from nonlocal_tf.export import transport
+from nonlocal_tf.export.rest_codec import VIDEO_SIGNATURE
+from nonlocal_tf.export.rest_codec import build_rest_request
+from nonlocal_tf.export.rest_codec import parse_rest_response
+from nonlocal_tf.export.transport import ServingAddressError
+from nonlocal_tf.export.transport import ServingConnectionError
+from nonlocal_tf.export.transport import ServingError
+from nonlocal_tf.export.transport import ServingRejectedError
+from nonlocal_tf.export.transport import ServingResponseError
+from nonlocal_tf.export.transport import ServingTimeoutError
+
 DEFAULT_REST_PORT = 8501
 DEFAULT_GRPC_PORT = 8500
-VIDEO_SIGNATURE = "serving_default"
 FRAMES_SIGNATURE = "classify_frames"
 _GRPC_MESSAGE_LIMIT = 1 << 30
+TOP_K_OUTPUTS = ("top_k_labels", "top_k_scores")
+
+__all__ = [
+    "DEFAULT_GRPC_PORT",
+    "DEFAULT_REST_PORT",
+    "FRAMES_SIGNATURE",
+    "ServingAddressError",
+    "ServingConnectionError",
+    "ServingError",
+    "ServingRejectedError",
+    "ServingResponseError",
+    "ServingTimeoutError",
+    "TOP_K_OUTPUTS",
+    "VIDEO_SIGNATURE",
+    "build_grpc_request",
+    "build_rest_request",
+    "format_top_k",
+    "load_clip",
+    "parse_grpc_response",
+    "parse_rest_response",
+    "predict_grpc",
+    "predict_rest",
+    "prepare_frames_input",
+    "prepare_video_input",
+    "rest_predict_url",
+    "top_k_rows",
+]
 
 
-class ServingError(RuntimeError):
-    """The server answered a request with an error."""
+def load_clip(path):
+    """Reads a clip saved with `np.save` (RGB in [0, 255]).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file is not a `.npy` array of numbers.
+
+    Example:
+        >>> clip = load_clip("clip.npy")  # doctest: +SKIP
+    """
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, EOFError, OSError) as error:
+        reason = str(error).split(". ")[0]
+        raise ValueError(
+            f"not a .npy array of pixels, {path} (numpy: {reason}; save the "
+            "clip with np.save(path, uint8 array of shape (T, H, W, 3)))"
+        ) from None
 
 
 def prepare_video_input(clip):
@@ -122,114 +176,7 @@ def rest_predict_url(server, model_name, version=None):
     url = f"{server.rstrip('/')}/v1/models/{model_name}"
     if version is not None:
         url += f"/versions/{int(version)}"
-    return url + ":predict"
-
-
-def _to_json(value):
-    """NumPy value -> JSON-ready nested lists, bytes as {"b64": ...}."""
-    array = np.asarray(value)
-    if array.dtype.kind in "OS":
-        if array.ndim == 0:
-            item = array.item()
-            if not isinstance(item, bytes):
-                raise ValueError(
-                    f"Expected bytes in a string tensor, got {type(item)}."
-                )
-            return {"b64": base64.b64encode(item).decode("ascii")}
-        return [_to_json(element) for element in array]
-    return array.tolist()
-
-
-def _from_json(value):
-    """JSON value -> nested Python lists, {"b64": ...} decoded to bytes."""
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
-    if isinstance(value, list):
-        return [_from_json(element) for element in value]
-    return value
-
-
-def _as_array(value):
-    value = _from_json(value)
-    array = np.asarray(value)
-    if array.dtype.kind in "SU":
-        array = np.asarray(value, dtype=object)
-    return array
-
-
-def build_rest_request(
-    inputs, signature_name=VIDEO_SIGNATURE, request_format="columnar"
-):
-    """The JSON body of a REST predict request.
-
-    Args:
-        inputs: dict input name -> NumPy array with the batch first
-            (float arrays for `video`, object arrays of bytes for `frames`).
-        signature_name: the SignatureDef to run.
-        request_format: `"columnar"` (`"inputs"`) or `"row"` (`"instances"`).
-
-    Returns:
-        A dict ready for `json.dumps`.
-
-    Example:
-
-    >>> body = build_rest_request({"frames": np.array([[b"x"]], object)})
-    >>> body["inputs"]["frames"]
-    [[{'b64': 'eA=='}]]
-    """
-    if request_format == "columnar":
-        payload = {name: _to_json(value) for name, value in inputs.items()}
-        return {"signature_name": signature_name, "inputs": payload}
-    if request_format == "row":
-        sizes = {len(value) for value in inputs.values()}
-        if len(sizes) != 1:
-            raise ValueError(
-                "The row format needs every input to share the batch size. "
-                f"Received sizes {sorted(sizes)}."
-            )
-        instances = [
-            {name: _to_json(value[i]) for name, value in inputs.items()}
-            for i in range(sizes.pop())
-        ]
-        return {"signature_name": signature_name, "instances": instances}
-    raise ValueError(
-        "request_format must be 'columnar' or 'row'. Received: "
-        f"{request_format!r}"
-    )
-
-
-def parse_rest_response(body):
-    """Turns a REST predict answer into a dict of NumPy arrays.
-
-    Args:
-        body: the decoded JSON answer.
-
-    Returns:
-        dict output name -> array with the batch first (strings as an object
-        array of `str`, `{"b64": ...}` values as `bytes`). A signature with
-        one unnamed output gives the key `"output"`.
-
-    Raises:
-        ServingError: if the answer is `{"error": ...}`.
-    """
-    if "error" in body:
-        raise ServingError(body["error"])
-    if "outputs" in body:
-        outputs = body["outputs"]
-        if not isinstance(outputs, dict):
-            return {"output": _as_array(outputs)}
-        return {name: _as_array(value) for name, value in outputs.items()}
-    if "predictions" in body:
-        rows = body["predictions"]
-        if rows and isinstance(rows[0], dict):
-            return {
-                name: _as_array([row[name] for row in rows]) for name in rows[0]
-            }
-        return {"output": _as_array(rows)}
-    raise ServingError(
-        "The answer has none of 'outputs', 'predictions', 'error': "
-        f"keys {sorted(body)}."
-    )
+    return transport.check_rest_url(url + ":predict")
 
 
 def predict_rest(
@@ -252,8 +199,11 @@ def predict_rest(
         dict output name -> NumPy array (see `parse_rest_response`).
 
     Raises:
-        ServingError: the server answered with an error status or could
-            not be reached.
+        ServingError: a subclass saying what failed: a bad address
+            (`ServingAddressError`), no server (`ServingConnectionError`),
+            no answer in time (`ServingTimeoutError`), an error answer
+            (`ServingRejectedError`), an unreadable answer
+            (`ServingResponseError`).
 
     Example:
 
@@ -264,23 +214,8 @@ def predict_rest(
     ```
     """
     body = build_rest_request(inputs, signature_name, request_format)
-    data = json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as error:
-        text = error.read().decode("utf-8", "replace")
-        try:
-            message = json.loads(text).get("error", text)
-        except json.JSONDecodeError:
-            message = text
-        raise ServingError(f"{url}: HTTP {error.code}: {message}") from error
-    except urllib.error.URLError as error:
-        raise ServingError(f"{url}: {error.reason}") from error
-    return parse_rest_response(answer)
+    answer = transport.post_json(url, body, timeout)
+    return parse_rest_response(answer, url)
 
 
 # ---------------------------------------------------------------- gRPC
@@ -344,7 +279,8 @@ def predict_grpc(
         dict output name -> NumPy array (strings as `bytes`).
 
     Raises:
-        ServingError: the call failed (with the gRPC status and details).
+        ServingError: a subclass saying what failed (see `predict_rest`),
+            with the gRPC status and details.
 
     Example:
 
@@ -354,6 +290,7 @@ def predict_grpc(
     )
     ```
     """
+    transport.check_grpc_target(target)
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -367,23 +304,26 @@ def predict_grpc(
         try:
             response = stub.Predict(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise ServingError(
-                f"{target}: {error.code().name}: {error.details()}"
-            ) from error
+            raise transport.grpc_error(target, error) from error
     return parse_grpc_response(response)
 
 
 # ---------------------------------------------------------------- results
 
 
-def top_k_rows(outputs):
+def top_k_rows(outputs, where="the server"):
     """Pairs `top_k_labels` with `top_k_scores` for every clip.
 
     Args:
         outputs: dict with `top_k_labels` (B, K) and `top_k_scores` (B, K).
+        where: the server or URL the outputs came from (named in errors).
 
     Returns:
         A list of B lists of K `(label, score)` tuples, best first.
+
+    Raises:
+        ServingResponseError: `outputs` lacks `top_k_labels` or
+            `top_k_scores`, or their shapes differ.
 
     Example:
 
@@ -391,8 +331,20 @@ def top_k_rows(outputs):
     ...             "top_k_scores": np.array([[0.75, 0.25]])})
     [[('a', 0.75), ('b', 0.25)]]
     """
+    missing = [name for name in TOP_K_OUTPUTS if name not in outputs]
+    if missing:
+        raise ServingResponseError(
+            f"the answer lacks the output(s) {missing}, {where} (it has "
+            f"{sorted(outputs)}; is the served model one that "
+            "nonlocal_tf.export wrote, with its top-k outputs?)"
+        )
     labels = np.asarray(outputs["top_k_labels"])
     scores = np.asarray(outputs["top_k_scores"])
+    if labels.ndim != 2 or labels.shape != scores.shape:
+        raise ServingResponseError(
+            f"top_k_labels {labels.shape} and top_k_scores {scores.shape} "
+            f"must both be (clips, k), in the answer of {where}"
+        )
     rows = []
     for label_row, score_row in zip(labels, scores, strict=True):
         rows.append(

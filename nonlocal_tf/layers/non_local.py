@@ -189,6 +189,20 @@ class NonLocalBlock(keras.layers.Layer):
 
     # --- shapes and checks -------------------------------------------------
 
+    @property
+    def pool_size(self):
+        """The max-pool window of the phi/g subsampling, e.g. `(1, 2, 2)`.
+
+        None when the block does not subsample. Known once the block is
+        built (it depends on the input rank).
+        """
+        if not self.built:
+            raise ValueError(
+                f"NonLocalBlock '{self.name}' is not built: its pool_size "
+                "depends on the input rank"
+            )
+        return self._pool_size(self._rank)
+
     def _pool_size(self, rank):
         if self.subsample is None or self.subsample is False:
             return None

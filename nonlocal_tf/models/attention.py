@@ -80,15 +80,7 @@ def _block(model, block):
 
 def _key_grid(layer, input_grid):
     """The input grid after the block's subsampling pool (floor)."""
-    subsample = layer.subsample
-    if subsample is None or subsample is False:
-        pool = (1, 1, 1)
-    elif subsample is True:
-        pool = (1, 2, 2)
-    elif isinstance(subsample, int):
-        pool = (subsample,) * 3
-    else:
-        pool = tuple(subsample)
+    pool = layer.pool_size or (1,) * len(input_grid)
     return tuple(size // p for size, p in zip(input_grid, pool, strict=True))
 
 

@@ -196,7 +196,10 @@ def resolve_model(
     num_classes = num_classes or flag_values.num_classes
     if not source:
         raise app.UsageError("Give --model (a zoo name, run dir or .keras).")
-    spec, changes = effective_clip_spec(flag_values, source, clip_names)
+    try:
+        spec, changes = effective_clip_spec(flag_values, source, clip_names)
+    except zoo.NoClipSpecError:
+        return _plain_keras_model(flag_values, source, clip_names)
     shape = input_shape_fn(spec) if input_shape_fn else None
     weights = flag_values.weights if "weights" in flag_values else None
     if not load_weights:
@@ -227,6 +230,22 @@ def resolve_model(
         )
         _check_classes(model, num_classes, source)
     return ResolvedModel(model, model.clip_spec, changes, source)
+
+
+def _plain_keras_model(flag_values, source, clip_names):
+    """A `.keras` file of another model class: default spec + clip flags."""
+    import keras
+
+    from nonlocal_tf import models  # noqa: F401  (registers our layers)
+
+    logging.warning(
+        "%s is not a VideoClassifier and carries no clip spec: using "
+        "ClipSpec() with the clip flags",
+        source,
+    )
+    spec, changes = apply_overrides(ClipSpec(), flag_values, clip_names)
+    model = keras.saving.load_model(source, compile=False)
+    return ResolvedModel(model, spec, changes, source)
 
 
 def _check_classes(model, num_classes, source):

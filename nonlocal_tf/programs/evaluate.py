@@ -109,7 +109,10 @@ def print_metrics(metrics):
             f"{metrics['single_view_top1']:.4f} / "
             f"{metrics['single_view_top5']:.4f}",
         ]
-    print(f"{metrics['num_videos']} videos")
+    expected = metrics.get("num_videos_expected", metrics["num_videos"])
+    print(f"{metrics['num_videos']} of {expected} videos scored")
+    for shard in metrics.get("damaged_shards", []):
+        print(f"  damaged shard {shard['path']}: {shard['lost']} lost")
     print("\n".join(lines))
 
 

@@ -87,7 +87,7 @@ def _is_video_classifier(path):
 
     try:
         zoo.clip_spec_of(path)
-    except ValueError:
+    except zoo.NoClipSpecError:
         return False
     return True
 

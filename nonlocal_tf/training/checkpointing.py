@@ -14,7 +14,10 @@ Each worker writes its iterator checkpoint first; after a barrier the chief
 writes the state checkpoint. So whenever the state of step `s` exists, the
 iterators of step `s` exist too, and a run restarted after a kill at any
 point restores a consistent pair. `tf.train.CheckpointManager` writes
-atomically (a crash leaves the previous checkpoint as the latest).
+atomically (a crash leaves the previous checkpoint as the latest), but a
+kill during a save leaves its temporary shards behind (`it-N_temp/`,
+`state-N_temp/`, `checkpoint.tmp*`); a rerun removes those it owns (its own
+iterator directory; the chief the state directory) before it starts.
 
 Variables are checkpointed by their position in `model.variables` /
 `optimizer.variables` (Keras 3 models do not expose every variable to
@@ -22,7 +25,6 @@ Variables are checkpointed by their position in `model.variables` /
 also continues the dropout random stream.
 """
 
-import json
 import os
 
 import keras
@@ -30,10 +32,9 @@ import tensorflow as tf
 from absl import logging
 
 from nonlocal_tf import fileio
-
-CHECKPOINT_SUBDIR = "checkpoints"
-FINAL_WEIGHTS = "final.weights.h5"
-MODEL_CONFIG = "model.json"
+from nonlocal_tf.run_files import CHECKPOINT_SUBDIR
+from nonlocal_tf.run_files import FINAL_WEIGHTS
+from nonlocal_tf.run_files import MODEL_CONFIG
 
 
 def _variables_checkpoint(variables):
@@ -48,6 +49,38 @@ def _variables_checkpoint(variables):
 
 def _step_of(path):
     return int(path.rsplit("-", 1)[1])
+
+
+def remove_stale_temporaries(directory, checkpoint_name):
+    """Removes what a killed save of `checkpoint_name-N` left in `directory`.
+
+    TensorFlow writes a checkpoint's shards to `<prefix>_temp/` and merges
+    them into `<prefix>.index` / `.data-*`, and the manager's `checkpoint`
+    file through `checkpoint.tmp<id>`; a kill in between leaves those.
+
+    Returns:
+        The paths removed.
+
+    Example:
+        >>> remove_stale_temporaries("run/checkpoints/data/worker_0", "it")
+        ['run/checkpoints/data/worker_0/it-8_temp']
+    """
+    patterns = (f"{checkpoint_name}-*_temp", "checkpoint.tmp*")
+    removed = []
+    for pattern in patterns:
+        for path in tf.io.gfile.glob(os.path.join(directory, pattern)):
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+            removed.append(path)
+    if removed:
+        logging.info(
+            "Removed %d leftover(s) of an interrupted checkpoint save: %s",
+            len(removed),
+            ", ".join(removed),
+        )
+    return removed
 
 
 class RunCheckpoint:
@@ -103,6 +136,16 @@ class RunCheckpoint:
                 max_to_keep + 1,
                 checkpoint_name="it",
             )
+        # Each process cleans only what it alone writes.
+        remove_stale_temporaries(self._data_dir, "it")
+        if info.is_chief:
+            remove_stale_temporaries(self.directory, "state")
+        else:
+            stale = os.path.join(
+                self.directory, f".tmp_worker_{info.worker_index}"
+            )
+            if tf.io.gfile.exists(stale):
+                tf.io.gfile.rmtree(stale)
         if info.is_chief:
             self._state_manager = tf.train.CheckpointManager(
                 self._state,
@@ -233,25 +276,6 @@ def save_model_config(model, model_dir):
     """
     config = keras.saving.serialize_keras_object(model)
     fileio.atomic_write_json(os.path.join(model_dir, MODEL_CONFIG), config)
-
-
-def read_model_config(model_dir):
-    """The (untrained) model described by `model_dir/model.json`.
-
-    The model's classes must be registered (import `nonlocal_tf.models`).
-
-    Raises:
-        FileNotFoundError: there is no `model.json`.
-    """
-    path = os.path.join(model_dir, MODEL_CONFIG)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"{model_dir} has no {MODEL_CONFIG} (not a directory written by "
-            "nonlocal_tf.training.train)"
-        )
-    with tf.io.gfile.GFile(path) as f:
-        config = json.load(f)
-    return keras.saving.deserialize_keras_object(config, safe_mode=True)
 
 
 def save_final_weights(model, model_dir):

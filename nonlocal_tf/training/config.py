@@ -2,14 +2,13 @@
 
 import dataclasses
 import json
-import os
 
 import tensorflow as tf
 
 from nonlocal_tf import fileio
+from nonlocal_tf import run_files
 from nonlocal_tf.training import strategy as strategy_lib
 
-CONFIG_FILENAME = "config.json"
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 SCHEDULES = ("step", "cosine", "constant")
 # Sections of config.json that record the run rather than configure it.
@@ -171,7 +170,7 @@ class TrainConfig:
 
 
 def config_path(model_dir):
-    return os.path.join(model_dir, CONFIG_FILENAME)
+    return run_files.config_path(model_dir)
 
 
 def read_config(model_dir):

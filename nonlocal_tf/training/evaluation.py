@@ -5,6 +5,11 @@ views of a video together; `unpack_test_batch` is the one place that knows its
 element layout. Video-level results: top-1/top-5 (single-label) or
 Charades-style mAP (multi-label). "Single-view" results use one view per
 video (the centre clip's centre crop), the usual "single-clip" number.
+
+The results also say how many videos were scored and how many the records
+should have given (`num_videos_expected`): records skipped because they
+failed to parse or decode, and records lost in damaged shards (each named in
+`damaged_shards`), as the pipeline's `SkippedRecords` counted them.
 """
 
 import csv
@@ -17,12 +22,16 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.data import skipped
 from nonlocal_tf.training import io_utils
 from nonlocal_tf.training import metrics
+from nonlocal_tf.training import record_counts
 
 _VIEW_KEYS = ("views", "clips", "video", "image")
 _LABEL_KEYS = ("labels", "label")
 _ID_KEYS = ("video_id", "video/id", "id")
+# build_dataset names its test pipelines so: their counts are evaluation's.
+TEST_PIPELINES = "mode='test'"
 
 
 def _first_key(element, keys, what):
@@ -145,6 +154,10 @@ def compute_results(
     `single_view_mAP`, `num_classes_with_positives`. Both: `num_videos`,
     `num_views`.
 
+    Raises:
+        ValueError: a single-label video has no label (-1) or a label
+            outside [0, classes) (the first one is named).
+
     Example:
         >>> result = compute_results(view_scores, labels)
         >>> result.metrics["top1"]
@@ -166,6 +179,7 @@ def compute_results(
             f"{len(class_names)} class names for {num_classes} classes"
         )
     names = list(class_names) if class_names is not None else [""] * num_classes
+    record_counts.check_labels(labels, video_ids, num_classes, multi_label)
     if video_ids is None:
         video_ids = np.arange(num_videos).astype(str)
     result_metrics = {"num_videos": num_videos, "num_views": num_views}
@@ -311,7 +325,7 @@ class SavedModelClassifier:
     """
 
     def __init__(self, path):
-        from nonlocal_tf.export.saved_model import read_clip_spec
+        from nonlocal_tf.export.inspection import read_clip_spec
 
         self.path = str(path)
         loaded = tf.saved_model.load(self.path)
@@ -360,6 +374,7 @@ def evaluate(
     class_names=None,
     max_videos=None,
     progress=True,
+    skipped_records=None,
 ):
     """Multi-view evaluation of `model` on a test dataset.
 
@@ -383,21 +398,33 @@ def evaluate(
         class_names: Optional names for the per-class table.
         max_videos: Stop after this many videos.
         progress: Show a tqdm progress bar.
+        skipped_records: The `SkippedRecords` the dataset was built with
+            (`build_dataset(skipped_records=...)`); default the process-wide
+            counter. What it counts while the dataset is read goes into the
+            metrics (`record_counts.add_to_metrics`).
 
     Returns:
         An `EvalResult`.
+
+    Raises:
+        ValueError: the dataset produced no videos, or a video has no label.
 
     Example:
         >>> result = evaluate(model, test_dataset, num_clips=10, num_crops=3)
         >>> result.metrics["top1"], result.metrics["single_view_top1"]
     """
     predict_fn = _predict_fn(model)
+    counter = skipped_records or skipped.SKIPPED_RECORDS
+    mark = counter.mark()
     all_scores, all_labels, all_ids = [], [], []
     count = 0
     with tqdm(desc="evaluating", unit="video", disable=not progress) as bar:
         for element in dataset:
             views, labels, video_ids = unpack_test_batch(element)
             scores = predict_views(predict_fn, views, view_batch_size)
+            record_counts.check_labels(
+                np.asarray(labels), video_ids, scores.shape[-1], multi_label
+            )
             all_scores.append(_activate(scores.astype(np.float64), activation))
             all_labels.append(np.asarray(labels))
             if video_ids is not None:
@@ -410,7 +437,15 @@ def evaluate(
             if max_videos is not None and count >= max_videos:
                 break
     if not all_scores:
-        raise ValueError("The test dataset produced no videos.")
+        counts = counter.summary(mark, TEST_PIPELINES)
+        raise ValueError(
+            "the test dataset produced no videos, "
+            f"{counts['files_read']} file(s) read ("
+            f"{counts['records_skipped']} records skipped, "
+            f"{counts['records_lost']} lost in "
+            f"{len(counts['damaged_shards'])} damaged shard(s); the log "
+            "names them)"
+        )
     view_scores = np.concatenate(all_scores)
     labels = np.concatenate(all_labels)
     video_ids = np.concatenate(all_ids) if all_ids else None
@@ -421,7 +456,7 @@ def evaluate(
         single_view_index = center_view_index(
             view_scores.shape[1], num_clips, num_crops
         )
-    return compute_results(
+    result = compute_results(
         view_scores,
         labels,
         multi_label=multi_label,
@@ -430,6 +465,11 @@ def evaluate(
         video_ids=video_ids,
         class_names=class_names,
     )
+    if max_videos is None:
+        record_counts.add_to_metrics(
+            result.metrics, counter.summary(mark, TEST_PIPELINES)
+        )
+    return result
 
 
 def _to_str(value):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from nonlocal_tf.data import skipped
 from nonlocal_tf.training import checkpointing
 from nonlocal_tf.training import config as config_lib
 from nonlocal_tf.training import inputs
@@ -169,6 +170,7 @@ class _Logger:
         }
         if loss_scale is not None:
             logs["loss_scale"] = loss_scale
+        logs.update(skipped.loss_logs())  # records lost to bad data
         self.history.append(logs)
         if self._writer is not None:
             with self._writer.as_default(step=step):

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.export import saved_model
+from nonlocal_tf.export import versions
 from nonlocal_tf.export import warmup
 from tests.export import helpers
 
@@ -131,7 +132,7 @@ def test_overwrite_replaces_a_version(tmp_path):
 
 def test_only_stale_temp_dirs_are_removed(tmp_path):
     model_dir = tmp_path / "m"
-    host = saved_model._host_tag()
+    host = versions._host_tag()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = model_dir / f"{saved_model.TMP_PREFIX}{host}-{dead.pid}-aa"

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.export import client
+from tests import cli_helpers
 from tests.export import fake_serving
 from tests.export import helpers
 
@@ -314,9 +315,7 @@ def test_script_reports_server_errors(exported, rest_server, tmp_path):
         f"--server=127.0.0.1:{rest_server.port}",
         "--model_name=missing",
     )
-    assert completed.returncode != 0
-    assert "Request failed" in completed.stderr
-    assert "HTTP 404" in completed.stderr
+    cli_helpers.assert_user_error(completed, "HTTP 404", "missing")
 
 
 def test_client_clip_resizes_the_short_side_and_crops(video_file):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 CLASS_NAMES = ["different_colours", "same_colour"]
 
 
-def _run_demo(repo_root, *args, timeout=180):
+def _run_demo(repo_root, *args, timeout=600):
     return subprocess.run(
         [sys.executable, str(repo_root / "scripts" / "demo.py"), *args],
         capture_output=True,

@@ -46,6 +46,7 @@ def setup(tmp_path_factory):
         ClipSpec(
             num_frames=NUM_FRAMES,
             sampling_rate=RATE,
+            temporal_sampling="pyslowfast",  # the PySlowFast entry's own
             test_crop_size=CROP,
             num_test_clips=1,
             num_test_crops=1,
@@ -123,7 +124,7 @@ def test_script_writes_the_figure(setup, tmp_path):
         f"--weights={setup['weights']}",
         f"--num_frames={NUM_FRAMES}",
         f"--sampling_rate={RATE}",
-        f"--crop_size={CROP}",
+        f"--test_crop_size={CROP}",
         "--short_side=0",
         f"--block={BLOCK}",
         "--query=1,2,3",

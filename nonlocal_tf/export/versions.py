@@ -1,0 +1,119 @@
+"""Versioned export directories, published atomically (TF Serving layout).
+
+A version `<base_dir>/<name>/<version>/` appears in one `rename` of a
+complete temporary directory `<base_dir>/<name>/.tmp-export-*` (a name TF
+Serving never takes for a version), so a killed export leaves no partial
+version behind; temp dirs of exports that can no longer finish are removed
+by the next export.
+"""
+
+import os
+import secrets
+import shutil
+import socket
+import time
+
+from absl import logging
+
+TMP_PREFIX = ".tmp-export-"
+# Not cleaned up automatically: holds the replaced version while
+# `overwrite=True` swaps in the new one (two renames).
+RETIRED_PREFIX = ".tmp-retired-"
+_STALE_SECONDS = 24 * 3600
+
+
+def integer_versions(model_dir):
+    versions = []
+    for entry in os.listdir(model_dir):
+        if entry.isdigit() and os.path.isdir(os.path.join(model_dir, entry)):
+            versions.append(int(entry))
+    return versions
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _host_tag():
+    return socket.gethostname().replace("-", "_")
+
+
+def _is_stale(path, entry):
+    """Whether a temp dir belongs to an export that can no longer finish."""
+    # entry: .tmp-export-<host>-<pid>-<token>
+    parts = entry[len(TMP_PREFIX) :].rsplit("-", 2)
+    if len(parts) == 3 and parts[0] == _host_tag() and parts[1].isdigit():
+        return not _pid_alive(int(parts[1]))
+    try:
+        age = time.time() - os.path.getmtime(path)
+    except FileNotFoundError:
+        return False
+    return age > _STALE_SECONDS
+
+
+def remove_stale_temp_dirs(model_dir):
+    """Deletes temp dirs left by killed exports into `model_dir`.
+
+    A temp dir is stale when the process that made it (same host) is gone,
+    or when it is older than a day.
+
+    Args:
+        model_dir: `<base_dir>/<name>`.
+
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    if not os.path.isdir(model_dir):
+        return removed
+    for entry in os.listdir(model_dir):
+        path = os.path.join(model_dir, entry)
+        if entry.startswith(TMP_PREFIX) and _is_stale(path, entry):
+            shutil.rmtree(path, ignore_errors=True)
+            logging.info("Removed a stale export temp dir: %s", path)
+            removed.append(path)
+    return removed
+
+
+def new_temp_dir(model_dir, prefix=TMP_PREFIX):
+    token = secrets.token_hex(4)
+    return os.path.join(
+        model_dir, f"{prefix}{_host_tag()}-{os.getpid()}-{token}"
+    )
+
+
+def publish(temp_dir, model_dir, version, auto_version, overwrite):
+    """Renames the finished temp dir to its version dir; returns that path."""
+    for _ in range(100):
+        if auto_version:
+            version = max(integer_versions(model_dir), default=0) + 1
+        final_dir = os.path.join(model_dir, str(version))
+        if os.path.exists(final_dir) and overwrite:
+            retired = new_temp_dir(model_dir, RETIRED_PREFIX)
+            os.rename(final_dir, retired)
+            os.rename(temp_dir, final_dir)
+            shutil.rmtree(retired, ignore_errors=True)
+            return final_dir
+        if os.path.exists(final_dir):
+            if auto_version:
+                continue
+            raise FileExistsError(
+                f"Version {version} already exists: {final_dir}. Pass "
+                "overwrite=True to replace it, or another version."
+            )
+        try:
+            os.rename(temp_dir, final_dir)
+        except OSError:
+            # Another export took this version between the check and the
+            # rename (or made an empty dir there).
+            if auto_version:
+                continue
+            raise
+        return final_dir
+    raise RuntimeError(f"Could not find a free version number in {model_dir}")

@@ -1,0 +1,125 @@
+"""`nonlocal_tf.cli.run`: one `error:` line for user mistakes, tracebacks for
+bugs, 130 for Ctrl-C, tracebacks back with --verbosity=1."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from nonlocal_tf import cli
+from tests import cli_helpers
+
+PROGRAM = textwrap.dedent(
+    """
+    import os
+    import signal
+    from absl import app, flags
+    from nonlocal_tf import cli
+
+    flags.DEFINE_string("raise_", None, "What to raise.")
+    flags.DEFINE_enum("colour", "red", ["red", "blue"], "An enum.")
+    FLAGS = flags.FLAGS
+
+    def main(argv):
+        del argv
+        what = FLAGS.raise_
+        if what == "usage":
+            raise app.UsageError("Give exactly one of --a and --b.")
+        if what == "value":
+            raise ValueError("bad.csv:3: time_end 'x' is not a number")
+        if what == "multiline":
+            raise ValueError("first line\\n  detail 1\\n  detail 2")
+        if what == "missing":
+            open("/nonexistent/annotations.csv")
+        if what == "tf":
+            import tensorflow as tf
+            tf.io.gfile.GFile("/nonexistent/x.json").read()
+        if what == "type":
+            return 1 + "x"
+        if what == "sigint":
+            os.kill(os.getpid(), signal.SIGINT)
+        if what == "exit":
+            raise SystemExit("Cannot read --video: not a video")
+        print("ok")
+
+    if __name__ == "__main__":
+        cli.run(main)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "program.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+def _run(program, *args):
+    return subprocess.run(
+        [sys.executable, str(program), *args],
+        env=cli_helpers.program_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "what, fragments",
+    [
+        ("usage", ["Give exactly one of --a and --b.", "--helpshort"]),
+        ("value", ["bad.csv:3: time_end 'x' is not a number"]),
+        ("multiline", ["first line [2 more lines: --verbosity=1 shows"]),
+        ("missing", ["No such file or directory, /nonexistent/annotations"]),
+        ("tf", ["/nonexistent/x.json"]),
+        ("exit", ["Cannot read --video: not a video"]),
+    ],
+)
+def test_user_errors_are_one_line(program, what, fragments):
+    completed = _run(program, f"--raise_={what}")
+    line = cli_helpers.assert_user_error(completed, *fragments)
+    assert line.startswith("error: ")
+
+
+def test_flag_errors_are_one_line(program):
+    completed = _run(program, "--colour=green")
+    cli_helpers.assert_user_error(completed, "--colour", "green", "--helpshort")
+    completed = _run(program, "--no_such_flag=1")
+    cli_helpers.assert_user_error(completed, "no_such_flag")
+
+
+def test_programming_errors_keep_their_traceback(program):
+    completed = _run(program, "--raise_=type")
+    assert completed.returncode == 1
+    assert "Traceback" in completed.stderr
+    assert "TypeError" in completed.stderr
+    assert "error: " not in completed.stderr
+
+
+def test_verbosity_1_shows_the_traceback(program):
+    completed = _run(program, "--raise_=value", "--verbosity=1")
+    assert completed.returncode == 1
+    assert "Traceback" in completed.stderr
+    assert cli_helpers.non_log_lines(completed.stderr)[-1] == (
+        "error: bad.csv:3: time_end 'x' is not a number"
+    )
+
+
+def test_ctrl_c_exits_130_with_one_line(program):
+    completed = _run(program, "--raise_=sigint")
+    cli_helpers.assert_user_error(completed, "interrupted (Ctrl-C)", status=130)
+
+
+def test_success_is_untouched(program):
+    completed = _run(program)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"
+
+
+def test_is_user_error():
+    assert cli.is_user_error(FileExistsError("x"))
+    assert cli.is_user_error(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"))
+    assert not cli.is_user_error(AttributeError("x"))
+    assert not cli.is_user_error(KeyError("x"))
