@@ -11,6 +11,7 @@ from nonlocal_tf import data
 from nonlocal_tf import training
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.training import data_service
+from tests import cli_helpers
 from tests.conftest import REPO_ROOT
 from tests.data import helpers
 from tests.training import subprocesses
@@ -150,22 +151,14 @@ def test_train_program_names_the_unreachable_dispatcher(records, tmp_path):
     with open(os.path.join(folder, "label_map.json"), "w") as f:
         json.dump({f"c{i}": i for i in range(tiny.NUM_CLASSES)}, f)
     address = f"grpc://localhost:{subprocesses.free_port()}"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "train.py"),
-            "--model=c2d_nl5_r50_8x8",
-            f"--train_records={records}",
-            f"--model_dir={tmp_path / 'run'}",
-            f"--data_service={address}",
-            "--train_steps=1",
-        ],
-        env=subprocesses.environment(),
-        capture_output=True,
-        text=True,
+    run = cli_helpers.run_program(
+        "train.py",
+        "--model=c2d_nl5_r50_8x8",
+        f"--train_records={records}",
+        f"--model_dir={tmp_path / 'run'}",
+        f"--data_service={address}",
+        "--train_steps=1",
         timeout=subprocesses.TIMEOUT,
     )
-    assert run.returncode != 0
-    assert "DispatcherUnreachableError" in run.stderr
-    assert f"{address} cannot be reached" in run.stderr
+    cli_helpers.assert_user_error(run, f"{address} cannot be reached")
     assert not (tmp_path / "run" / "checkpoints").exists()
