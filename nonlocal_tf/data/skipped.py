@@ -272,12 +272,14 @@ def add_positions(elements, *, finite, sentinel_values=None, shard_end=None):
         sentinel["index"] = tf.constant(-1, tf.int64)
         elements = elements.concatenate(tf.data.Dataset.from_tensors(sentinel))
 
+    in_graph = _LOG_IN_GRAPH.get()
+
     def number(state, element):
         position, read = state
         element = dict(element)
         element["position"] = position
         element["sentinel"] = element["index"] < 0
-        if shard_end is None:
+        if shard_end is None or in_graph:  # no py_function on a service
             return (position + 1, read), element
         counter, name = shard_end
 
