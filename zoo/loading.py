@@ -313,6 +313,7 @@ def _load_run(model, run_dir):
     final = run_files.final_weights_path(run_dir)
     if os.path.isfile(final):
         report = _load_file(model, final, False)
+        report.format = "run"
     else:
         # A run stopped before its final weights: the model part of its
         # latest TensorFlow checkpoint.
