@@ -28,7 +28,6 @@ import os
 from nonlocal_tf.data import annotation_rows
 from nonlocal_tf.data.annotation_rows import BAD_TIME
 from nonlocal_tf.data.annotation_rows import COLUMN_COUNT
-from nonlocal_tf.data.annotation_rows import DUPLICATE
 from nonlocal_tf.data.annotation_rows import EMPTY_FIELD
 from nonlocal_tf.data.annotation_rows import AnnotationError
 
@@ -168,17 +167,10 @@ def read_kinetics_csv(csv_path, video_dir, *, split=None, bad_rows="error"):
     kept = list(_kinetics_rows(rows, split))
     index = _index_videos(video_dir)
     entries = []
-    seen = {}
     for line, row, start, end in kept:
         video_id = kinetics_video_id(row["youtube_id"], start, end)
-        if video_id in seen:
-            rows.bad(
-                line,
-                DUPLICATE,
-                f"video {video_id!r} is also on line {seen[video_id]}",
-            )
+        if rows.is_repeat(line, video_id):
             continue
-        seen[video_id] = line
         labels = (row["label"],) if row.get("label") else ()
         if video_id in index:
             entry = VideoEntry(index[video_id], video_id, labels)
@@ -225,7 +217,6 @@ def read_video_list(list_path, video_dir=None, *, bad_rows="error"):
     base = video_dir if video_dir is not None else os.path.dirname(list_path)
     rows = annotation_rows.RowReader(list_path, bad_rows, comments=True)
     entries = []
-    seen = {}
     for line, fields in rows:
         if line == 1 and fields[0].lower() == "path":
             continue
@@ -237,14 +228,8 @@ def read_video_list(list_path, video_dir=None, *, bad_rows="error"):
         video_id = os.path.splitext(os.path.relpath(full, base))[0]
         if os.path.isabs(path):
             video_id = os.path.splitext(os.path.basename(path))[0]
-        if video_id in seen:
-            rows.bad(
-                line,
-                DUPLICATE,
-                f"video {video_id!r} is also on line {seen[video_id]}",
-            )
+        if rows.is_repeat(line, video_id):
             continue
-        seen[video_id] = line
         labels = tuple(x for x in fields[1:] if x)
         entries.append(VideoEntry(full, video_id, labels))
     return rows.result(entries)
