@@ -47,7 +47,7 @@ PYSLOWFAST = {
 }
 MODES = ("forward", "forward_backward")
 # "pytorch_reference": a plain PyTorch block with PySlowFast's op order
-# (paper_spec §1.3), timed in the same run for a side-by-side ratio.
+# (docs/reference.md §1), timed in the same run for a side-by-side ratio.
 IMPLEMENTATIONS = ("full", "chunked", "pytorch_reference")
 
 FLAGS = flags.FLAGS

@@ -1,6 +1,6 @@
 """Keeps the import direction of design.md true by parsing every module.
 
-Arrow = may import (docs/reference.md, "Layout"):
+Arrow = may import (docs/reference.md §9):
 
     scripts, nonlocal_tf.programs -> everything below
     nonlocal_tf.zoo -> models -> layers -> keras

@@ -10,7 +10,7 @@ The zoo's layer names are the Caffe2 blob prefixes, so the table is generic:
   X_bn_{s,b,rm,riv} (as BatchNormalization) when the block has a BN.
 - Dense pred: pred_w (K, C) -> kernel = w.T; pred_b.
 
-`_riv` is the running variance (not its inverse), paper_spec §5.1/§5.5.
+`_riv` is the running variance (not its inverse), docs/reference.md §5.
 """
 
 import dataclasses

@@ -10,9 +10,9 @@ Formats, detected from the file's content (not its suffix):
 - `.npz` of a PySlowFast state_dict (PySlowFast names).
 - Keras `.weights.h5` (HDF5): recognised here, loaded by Keras itself.
 
-Every name is brought into the Caffe2 blob namespace (paper_spec §5.2), the
+Every name is brought into the Caffe2 blob namespace (docs/reference.md §5), the
 one the zoo's layer names mirror; PySlowFast names are translated with the
-inverse of PySlowFast's `c2_model_loading` rules (paper_spec §5.4).
+inverse of PySlowFast's `c2_model_loading` rules (docs/reference.md §5).
 """
 
 import collections

@@ -1,4 +1,4 @@
-"""Every named model of the zoo (docs/reference.md, "Model zoo").
+"""Every named model of the zoo (docs/reference.md §8).
 
 Naming: `{c2d|i3d}[_nl{K}][_nopool]_r{50|101}_{T}x{rate}[_variant]`, where K
 is the number of non-local blocks. Upstream names (video-nonlocal-net file

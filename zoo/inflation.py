@@ -1,4 +1,4 @@
-"""Initialising C2D/I3D models from 2D ImageNet ResNets (paper_spec §5.3).
+"""Initialising C2D/I3D models from 2D ImageNet ResNets (docs/reference.md §6).
 
 Every 2D kernel `(kH, kW)` is copied to each of the `kT` temporal planes of
 the 3D kernel and divided by `kT`, so a clip of one repeated frame gives the
@@ -248,7 +248,7 @@ def inflate_2d_weights(model, source, *, strict=True):
         model: a C2D/I3D model of the zoo (`get_model`/`VideoClassifier`) of the
             same depth as the source.
         source: a Caffe2 ImageNet `.pkl` (2D blobs `conv1_w (64, 3, 7, 7)`,
-            `res2_0_branch2a_w`, ..., the names of paper_spec §5.2), a
+            `res2_0_branch2a_w`, ..., the names of docs/reference.md §5), a
             `keras.applications.ResNet50`/`ResNet101` model, or a weights
             file saved from one (Keras 3 `.weights.h5` or the legacy `.h5`).
             keras.applications conv biases are folded into the following
@@ -267,101 +267,127 @@ def inflate_2d_weights(model, source, *, strict=True):
         >>> print(report)
     """
     src = _load_source(source)
-    report = InflationReport(source=src.label, notes=list(src.notes))
     targets, unmapped = caffe2_names.model_targets(model)
     if unmapped:
         raise ValueError(
             "inflate_2d_weights: the model has weights outside the zoo's "
             f"layer table: {unmapped}"
         )
-    used = set()
-    assignments = []
-    missing = []
-    mismatched = []
-
+    plan = _Plan(src, InflationReport(source=src.label, notes=list(src.notes)))
     by_layer = {}
     for target in targets.values():
         by_layer.setdefault(target.layer, []).append(target)
-
     for layer_name, layer_targets in by_layer.items():
         layer = model.get_layer(layer_name)
         if caffe2_names._is_nonlocal(layer):
-            report.left_at_init += [t.blob for t in layer_targets]
-            continue
-        if layer_name == "pred":
-            w = src.tensors.get("pred_w")
-            shapes = {t.blob: t.caffe2_shape for t in layer_targets}
-            if w is None:
-                report.left_at_init += list(shapes)
-            elif tuple(w.shape) != shapes["pred_w"]:
-                reason = (
-                    f"source head has {w.shape[0]} classes, the model "
-                    f"{shapes['pred_w'][0]}"
+            plan.report.left_at_init += [t.blob for t in layer_targets]
+        elif layer_name == "pred":
+            plan.head(layer_targets)
+        elif layer_targets[0].kind == "conv":
+            plan.conv(layer_targets[0])
+        else:
+            plan.norm(layer, layer_targets)
+    plan.check(model, strict)
+    _add_notes(plan.report, src, model, targets)
+    for variable, value in plan.assignments:
+        variable.assign(np.asarray(value).astype(variable.dtype))
+    return plan.report
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What inflation will assign, and what it could not place."""
+
+    src: object
+    report: InflationReport
+    assignments: list = dataclasses.field(default_factory=list)
+    used: set = dataclasses.field(default_factory=set)
+    missing: list = dataclasses.field(default_factory=list)
+    mismatched: list = dataclasses.field(default_factory=list)
+
+    def head(self, layer_targets):
+        """`pred`: copied when the source head has the model's classes."""
+        w = self.src.tensors.get("pred_w")
+        shapes = {t.blob: t.caffe2_shape for t in layer_targets}
+        if w is None:
+            self.report.left_at_init += list(shapes)
+        elif tuple(w.shape) != shapes["pred_w"]:
+            reason = (
+                f"source head has {w.shape[0]} classes, the model "
+                f"{shapes['pred_w'][0]}"
+            )
+            self.report.skipped += [("pred_w", reason), ("pred_b", reason)]
+            self.report.left_at_init += list(shapes)
+            self.used.update(("pred_w", "pred_b"))
+        else:
+            for t in layer_targets:
+                self.assignments.append(
+                    (t.variable, t.to_keras(self.src.tensors[t.blob]))
                 )
-                report.skipped += [("pred_w", reason), ("pred_b", reason)]
-                report.left_at_init += list(shapes)
-                used.update(("pred_w", "pred_b"))
-            else:
-                for t in layer_targets:
-                    assignments.append(
-                        (t.variable, t.to_keras(src.tensors[t.blob]))
-                    )
-                    report.copied.append(t.blob)
-                    used.add(t.blob)
-            continue
-        if layer_targets[0].kind == "conv":
-            (target,) = layer_targets
-            blob = src.tensors.get(target.blob)
-            if blob is None:
-                missing.append(target.blob)
-                continue
-            used.add(target.blob)
-            out_c, in_c, kt, kh, kw = target.caffe2_shape
-            if blob.ndim == 4 and blob.shape == (out_c, in_c, kh, kw):
-                blob = np.repeat(blob[:, :, None], kt, axis=2) / kt
-                report.inflated.append((target.blob, kt))
-            elif tuple(blob.shape) == target.caffe2_shape:
-                report.copied.append(target.blob)
-            else:
-                mismatched.append(
-                    f"{target.blob}: source {tuple(blob.shape)}, model "
-                    f"{target.caffe2_shape}"
-                )
-                continue
-            assignments.append((target.variable, target.to_keras(blob)))
-            continue
-        # BN or Affine: vectors named <layer>_{s,b[,rm,riv]}.
+                self.report.copied.append(t.blob)
+                self.used.add(t.blob)
+
+    def conv(self, target):
+        """A 2D kernel repeated over the temporal kernel and divided by it."""
+        blob = self.src.tensors.get(target.blob)
+        if blob is None:
+            self.missing.append(target.blob)
+            return
+        self.used.add(target.blob)
+        out_c, in_c, kt, kh, kw = target.caffe2_shape
+        if blob.ndim == 4 and blob.shape == (out_c, in_c, kh, kw):
+            blob = np.repeat(blob[:, :, None], kt, axis=2) / kt
+            self.report.inflated.append((target.blob, kt))
+        elif tuple(blob.shape) == target.caffe2_shape:
+            self.report.copied.append(target.blob)
+        else:
+            self.mismatched.append(
+                f"{target.blob}: source {tuple(blob.shape)}, model "
+                f"{target.caffe2_shape}"
+            )
+            return
+        self.assignments.append((target.variable, target.to_keras(blob)))
+
+    def norm(self, layer, layer_targets):
+        """BN or Affine: vectors named <layer>_{s,b[,rm,riv]}."""
         to_affine = not isinstance(layer, keras.layers.BatchNormalization)
         epsilon = getattr(layer, "epsilon", 1e-5)
-        values = _bn_values(src, layer_name, epsilon, to_affine)
+        values = _bn_values(self.src, layer.name, epsilon, to_affine)
         if values is None:
-            missing += [t.blob for t in layer_targets]
-            continue
-        used.update(f"{layer_name}_{k}" for k in ("s", "b", "rm", "riv"))
+            self.missing += [t.blob for t in layer_targets]
+            return
+        self.used.update(f"{layer.name}_{k}" for k in ("s", "b", "rm", "riv"))
         for target in layer_targets:
             value = np.asarray(values[target.blob.rsplit("_", 1)[1]])
             if tuple(value.shape) != target.caffe2_shape:
-                mismatched.append(
+                self.mismatched.append(
                     f"{target.blob}: source {value.shape}, model "
                     f"{target.caffe2_shape}"
                 )
                 continue
-            assignments.append((target.variable, value))
-            report.copied.append(target.blob)
+            self.assignments.append((target.variable, value))
+            self.report.copied.append(target.blob)
 
-    unexpected = [
-        f"{name} {tuple(v.shape)}"
-        for name, v in src.tensors.items()
-        if name not in used
-    ]
-    if strict and (missing or mismatched or unexpected):
-        raise ValueError(
-            f"inflate_2d_weights: {src.label} does not fit model "
-            f"'{model.name}' (no weight was changed):"
-            + "".join(f"\n  missing in the source: {m}" for m in missing)
-            + "".join(f"\n  shape mismatch: {m}" for m in mismatched)
-            + "".join(f"\n  unused source tensor: {u}" for u in unexpected)
-        )
+    def check(self, model, strict):
+        """Raises (nothing assigned yet) when the source does not fit."""
+        unexpected = [
+            f"{name} {tuple(v.shape)}"
+            for name, v in self.src.tensors.items()
+            if name not in self.used
+        ]
+        if strict and (self.missing or self.mismatched or unexpected):
+            raise ValueError(
+                f"inflate_2d_weights: {self.src.label} does not fit model "
+                f"'{model.name}' (no weight was changed):"
+                + "".join(
+                    f"\n  missing in the source: {m}" for m in self.missing
+                )
+                + "".join(f"\n  shape mismatch: {m}" for m in self.mismatched)
+                + "".join(f"\n  unused source tensor: {u}" for u in unexpected)
+            )
+
+
+def _add_notes(report, src, model, targets):
     if (
         src.stride_in_1x1
         and "res3_0_branch2a" in targets
@@ -377,6 +403,3 @@ def inflate_2d_weights(model, source, *, strict=True):
             f"source BN epsilon {src.bn_epsilon:g} folded into the moving "
             "variance (model epsilon 1e-5)"
         )
-    for variable, value in assignments:
-        variable.assign(np.asarray(value).astype(variable.dtype))
-    return report

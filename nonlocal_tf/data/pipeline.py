@@ -2,17 +2,19 @@
 
 Stages (all `tf.data`, parallel with AUTOTUNE, deterministic order):
 
-1. Files: glob, sort, shard by `input_context` (one file set per input
-   pipeline), shuffle (train).
-2. Records, per file (files interleaved): read, parse the `SequenceExample`,
-   check it (frames, labels). Parsing next to the read, in the same thread,
-   costs half the CPU of parsing in a later stage (the record, megabytes,
-   is still in cache).
-3. Shuffle (train), repeat (train).
-4. Clips: pick frame indices (`sampling.py`), decode only those JPEGs
-   (training: only the crop window of each), scale, crop, flip, normalise
-   (`transforms.py`); test views stay uint8 until batched.
-5. Batch, (test: normalise), prefetch.
+1. `_shard_files`: glob, sort, shard by `input_context` (one file set per
+   input pipeline).
+2. `_read_records`: per file (files shuffled in training, interleaved):
+   read, parse the `SequenceExample` and check it (`parsing.py`); the end
+   of each file is checked so that a damaged shard's loss is counted.
+3. `_mix`: several clips per video, shuffle, repeat (training).
+4. `_make_clips`: frame indices (`sampling.py`), the fused decode of only
+   the crop window of only the clip's JPEGs, scale, crop, flip, normalise
+   (training) or the test views, uint8 (`clips.py`, `transforms.py`).
+5. `_batch`: batch, normalise the test views, prefetch.
+
+Every option of a call lives in one `PipelineSettings` (the clip spec plus
+the task) and one `_Run` (seed, pipeline, skipped-record counter).
 
 Records that fail in 2 or 4 are skipped, logged and counted (`skipped.py`).
 """
@@ -23,8 +25,8 @@ import random
 import tensorflow as tf
 
 from nonlocal_tf.clip_spec import ClipSpec
-from nonlocal_tf.data import features
-from nonlocal_tf.data import sampling
+from nonlocal_tf.data import clips
+from nonlocal_tf.data import parsing
 from nonlocal_tf.data import skipped
 from nonlocal_tf.data import transforms
 
@@ -57,8 +59,18 @@ def list_files(file_pattern):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Settings:
-    """What one `build_dataset` call produces (the spec plus the task)."""
+class PipelineSettings:
+    """What one `build_dataset` call produces: the clip spec plus the task.
+
+    Attributes:
+        spec: the model's `ClipSpec`.
+        mode: "train" or "test".
+        num_classes: checks labels; needed for multi-hot labels.
+        multi_label: labels as multi-hot vectors.
+        batch_size: elements per batch.
+        random_flip: mirror training clips with probability 1/2.
+        clips_per_video: training clips cut from each record read.
+    """
 
     spec: ClipSpec
     mode: str
@@ -84,251 +96,6 @@ class _Settings:
     @property
     def training(self):
         return self.mode == TRAIN
-
-
-def _where(parsed, filename, index):
-    return tf.strings.join(
-        [
-            "record ",
-            tf.strings.as_string(index),
-            " of ",
-            filename,
-            " (video '",
-            parsed["video_id"],
-            "')",
-        ]
-    )
-
-
-def _checked_frames(parsed, where):
-    """The frame count, asserted > 0 and equal to `video/num_frames`."""
-    frames = parsed["frames"]
-    count = tf.size(frames)
-    declared = parsed["num_frames"]
-    checks = [
-        tf.debugging.Assert(count > 0, [where, "has no frames"]),
-        tf.debugging.Assert(
-            tf.logical_or(declared < 0, declared == tf.cast(count, tf.int64)),
-            [where, "says video/num_frames =", declared, "but has", count],
-        ),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(count)
-
-
-def _checked_jpegs(jpegs, where):
-    check = tf.debugging.Assert(
-        tf.reduce_all(tf.io.is_jpeg(jpegs)),
-        [where, "has a frame that is not a JPEG"],
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(jpegs)
-
-
-def _labels(label_index, where, *, num_classes, multi_label, require):
-    """Class index (int32, -1 when unlabelled) or multi-hot (float32)."""
-    count = tf.size(label_index)
-    if multi_label:
-        in_range = tf.reduce_all(
-            tf.logical_and(label_index >= 0, label_index < num_classes)
-        )
-        check = tf.debugging.Assert(
-            in_range,
-            [
-                where,
-                "has label indices",
-                label_index,
-                "outside [0,",
-                num_classes,
-                ")",
-            ],
-            summarize=64,
-        )
-        with tf.control_dependencies([check]):
-            hot = tf.reduce_sum(tf.one_hot(label_index, num_classes), axis=0)
-        return tf.minimum(hot, 1.0)
-    checks = [
-        tf.debugging.Assert(
-            count <= 1,
-            [
-                where,
-                "has",
-                count,
-                "labels; pass multi_label=True for multi-label data",
-            ],
-        )
-    ]
-    if require:
-        checks.append(tf.debugging.Assert(count >= 1, [where, "has no label"]))
-    label = tf.concat([label_index, [-1]], axis=0)[0]
-    checks.append(
-        tf.debugging.Assert(
-            tf.logical_or(count == 0, label >= 0),
-            [where, "has a negative label", label],
-        )
-    )
-    if num_classes:
-        checks.append(
-            tf.debugging.Assert(
-                label < num_classes,
-                [where, "has label", label, ">= num_classes =", num_classes],
-            )
-        )
-    with tf.control_dependencies(checks):
-        return tf.cast(label, tf.int32)
-
-
-def _label_spec(settings):
-    if settings.multi_label:
-        return tf.TensorSpec([settings.num_classes], tf.float32)
-    return tf.TensorSpec([], tf.int32)
-
-
-def _parsed_spec(settings):
-    return {
-        "frames": tf.TensorSpec([None], tf.string),
-        "count": tf.TensorSpec([], tf.int32),
-        "labels": _label_spec(settings),
-        "video_id": tf.TensorSpec([], tf.string),
-        "filename": tf.TensorSpec([], tf.string),
-        "index": tf.TensorSpec([], tf.int64),
-    }
-
-
-def _parse_fn(settings):
-    """Record -> frames, checked count and labels (may raise: skipped)."""
-
-    def element(record):
-        parsed = features.parse_sequence_example(record["serialized"])
-        where = _where(parsed, record["filename"], record["index"])
-        return {
-            "frames": parsed["frames"],
-            "count": _checked_frames(parsed, where),
-            "labels": _labels(
-                parsed["label_index"],
-                where,
-                num_classes=settings.num_classes,
-                multi_label=settings.multi_label,
-                require=settings.training,
-            ),
-            "video_id": parsed["video_id"],
-            "filename": record["filename"],
-            "index": record["index"],
-        }
-
-    return element
-
-
-def _context(element):
-    return {k: element[k] for k in ("labels", "video_id", "filename", "index")}
-
-
-def _train_fn(settings, base_seed):
-    spec = settings.spec
-    num_frames = spec.num_frames
-
-    def element(record):
-        where = tf.strings.join(
-            [
-                "record ",
-                tf.strings.as_string(record["index"]),
-                " of ",
-                record["filename"],
-                " (video '",
-                record["video_id"],
-                "')",
-            ]
-        )
-        seed = tf.random.experimental.stateless_fold_in(
-            base_seed, record["position"]
-        )
-        time_seed, crop_seed, flip_seed = tf.unstack(
-            tf.random.experimental.stateless_split(seed, 3)
-        )
-        indices = sampling.train_frame_indices(
-            record["count"],
-            num_frames,
-            spec.sampling_rate,
-            time_seed,
-            policy=spec.temporal_sampling,
-        )
-        jpegs = tf.ensure_shape(
-            tf.gather(record["frames"], indices), [num_frames]
-        )
-        jpegs = _checked_jpegs(jpegs, where)
-        shape = tf.io.extract_jpeg_shape(jpegs[0])
-        window = transforms.train_crop_window(
-            shape[0],
-            shape[1],
-            crop_size=spec.crop_size,
-            jitter_scales=spec.jitter_scales,
-            seed=crop_seed,
-        )
-        flip = False
-        if settings.random_flip:
-            flip = tf.random.stateless_uniform([], flip_seed) < 0.5
-        clip = transforms.decode_crop_resize(
-            jpegs, window, spec.crop_size, flip, spec.jpeg_dct_method
-        )
-        clip = transforms.normalize(clip, spec.mean, spec.std)
-        return {"clips": clip, **_context(record)}
-
-    return element
-
-
-def _test_fn(settings):
-    spec = settings.spec
-
-    def element(record):
-        where = tf.strings.join(
-            [
-                "record of ",
-                record["filename"],
-                " (video '",
-                record["video_id"],
-                "')",
-            ]
-        )
-        indices = sampling.test_frame_indices(
-            record["count"],
-            spec.num_frames,
-            spec.sampling_rate,
-            spec.num_test_clips,
-            policy=spec.temporal_sampling,
-        )
-        distinct, positions = tf.unique(tf.reshape(indices, [-1]))
-        jpegs = _checked_jpegs(tf.gather(record["frames"], distinct), where)
-        frames = transforms.decode_jpegs(jpegs, spec.jpeg_dct_method)
-        views = transforms.test_views(
-            frames,
-            positions,
-            num_clips=spec.num_test_clips,
-            num_frames=spec.num_frames,
-            crop_size=spec.test_crop_size,
-            num_crops=spec.num_test_crops,
-        )
-        return {"views": views, **_context(record)}
-
-    return element
-
-
-def _output_spec(settings):
-    spec = settings.spec
-    if settings.training:
-        key = "clips"
-        shape = list(spec.train_input_shape)
-        dtype = tf.float32
-    else:
-        key = "views"
-        shape = [spec.num_test_views, *spec.test_input_shape]
-        dtype = tf.uint8  # normalised after batching: 4x less buffer memory
-    return {
-        key: tf.TensorSpec(shape, dtype),
-        "labels": _label_spec(settings),
-        "video_id": tf.TensorSpec([], tf.string),
-        "filename": tf.TensorSpec([], tf.string),
-        "index": tf.TensorSpec([], tf.int64),
-    }
 
 
 def build_dataset(
@@ -447,7 +214,7 @@ def build_dataset(
         TensorShape([1, 30, 8, 256, 256, 3])
     """
 
-    settings = _Settings(
+    settings = PipelineSettings(
         spec=ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec),
         mode=mode,
         num_classes=int(num_classes) if num_classes else None,
@@ -459,36 +226,83 @@ def build_dataset(
     training = settings.training
     shuffle = training if shuffle is None else bool(shuffle)
     repeat = training if repeat is None else bool(repeat)
-    drop_remainder = (
-        training if drop_remainder is None else bool(drop_remainder)
+    files, pipeline_id = _shard_files(file_pattern, input_context)
+    run = _Run(
+        settings=settings,
+        seed=random.SystemRandom().randrange(2**31) if seed is None else seed,
+        pipeline_id=pipeline_id,
+        counter=(
+            skipped.SKIPPED_RECORDS
+            if skipped_records is None
+            else skipped_records
+        ),
+        name=f"build_dataset(mode={mode!r}, pipeline {pipeline_id})",
     )
-    counter = (
-        skipped.SKIPPED_RECORDS if skipped_records is None else skipped_records
+    dataset = _read_records(
+        run, files, shuffle=shuffle, cycle_length=cycle_length
     )
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    pipeline_id = 0
+    dataset = _mix(
+        dataset,
+        run,
+        shuffle=shuffle,
+        repeat=repeat,
+        shuffle_buffer_size=shuffle_buffer_size,
+    )
+    dataset = _make_clips(
+        dataset, run, finite=not repeat, num_parallel_calls=num_parallel_calls
+    )
+    dataset = _batch(
+        dataset,
+        run,
+        drop_remainder=training if drop_remainder is None else drop_remainder,
+        prefetch_buffer_size=prefetch_buffer_size,
+    )
+    return _with_options(dataset, sharded=input_context is not None)
 
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What the stages of one `build_dataset` call share."""
+
+    settings: PipelineSettings
+    seed: int
+    pipeline_id: int
+    counter: skipped.SkippedRecords
+    name: str
+
+    @property
+    def base_seed(self):
+        return tf.constant([self.seed, self.pipeline_id], tf.int64)
+
+
+def _shard_files(file_pattern, input_context):
+    """Stage 1: the sorted files, this input pipeline's share of them."""
     files = list_files(file_pattern)
-    if input_context is not None:
-        pipelines = input_context.num_input_pipelines
-        pipeline_id = input_context.input_pipeline_id
-        if len(files) < pipelines:
-            raise ValueError(
-                f"{len(files)} file(s) match {file_pattern!r} but the input is "
-                f"split over {pipelines} pipelines by file; write at least "
-                f"{pipelines} shards"
-            )
-        files = files[pipeline_id::pipelines]
-    base_seed = tf.constant([seed, pipeline_id], tf.int64)
-    name = f"build_dataset(mode={mode!r}, pipeline {pipeline_id})"
+    if input_context is None:
+        return files, 0
+    pipelines = input_context.num_input_pipelines
+    if len(files) < pipelines:
+        raise ValueError(
+            f"{len(files)} file(s) match {file_pattern!r} but the input is "
+            f"split over {pipelines} pipelines by file; write at least "
+            f"{pipelines} shards"
+        )
+    pipeline_id = input_context.input_pipeline_id
+    return files[pipeline_id::pipelines], pipeline_id
 
+
+def _read_records(run, files, *, shuffle, cycle_length):
+    """Stage 2: the files' records, parsed and checked, files interleaved."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         dataset = dataset.shuffle(
-            len(files), seed=seed + pipeline_id, reshuffle_each_iteration=True
+            len(files),
+            seed=run.seed + run.pipeline_id,
+            reshuffle_each_iteration=True,
         )
-    parse = skipped.with_sentinel(_parse_fn(settings), _parsed_spec(settings))
+    parse = skipped.with_sentinel(
+        parsing.parse_fn(run.settings), parsing.parsed_spec(run.settings)
+    )
 
     def read(filename):
         # A corrupt (CRC) block ends the file: TFRecord cannot resync. The
@@ -507,21 +321,26 @@ def build_dataset(
             records,
             finite=True,
             sentinel_values={"filename": filename},
-            shard_end=(counter, name),
+            shard_end=(run.counter, run.name),
         )
         records = records.map(parse).ignore_errors(log_warning=True)
         return skipped.count_gaps(
-            records, counter, name, "to parse", lambda element: element
+            records, run.counter, run.name, "to parse", lambda element: element
         )
 
-    dataset = dataset.interleave(
+    return dataset.interleave(
         read,
         cycle_length=cycle_length or min(len(files), 8),
         block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    if training and clips_per_video > 1:
+
+
+def _mix(dataset, run, *, shuffle, repeat, shuffle_buffer_size):
+    """Stage 3: several clips per video, shuffled and repeated (training)."""
+    clips_per_video = run.settings.clips_per_video
+    if run.settings.training and clips_per_video > 1:
         dataset = dataset.interleave(
             lambda e: tf.data.Dataset.from_tensors(e).repeat(clips_per_video),
             cycle_length=1,
@@ -529,15 +348,22 @@ def build_dataset(
     if shuffle:
         dataset = dataset.shuffle(
             shuffle_buffer_size,
-            seed=seed + 7919 * (pipeline_id + 1),
+            seed=run.seed + 7919 * (run.pipeline_id + 1),
             reshuffle_each_iteration=True,
         )
-    if repeat:
-        dataset = dataset.repeat()
+    return dataset.repeat() if repeat else dataset
 
-    dataset = skipped.add_positions(dataset, finite=not repeat)
-    fn = _train_fn(settings, base_seed) if training else _test_fn(settings)
-    spec = _output_spec(settings)
+
+def _make_clips(dataset, run, *, finite, num_parallel_calls):
+    """Stage 4: each record's training clip or test views (`clips.py`)."""
+    settings = run.settings
+    training = settings.training
+    dataset = skipped.add_positions(dataset, finite=finite)
+    if training:
+        fn = clips.train_clip_fn(settings, run.base_seed)
+    else:
+        fn = clips.test_views_fn(settings)
+    spec = clips.output_spec(settings)
     dataset = dataset.map(
         skipped.with_sentinel(fn, spec),
         num_parallel_calls=num_parallel_calls,
@@ -555,29 +381,41 @@ def build_dataset(
             return element["clips"], element["labels"]
         return element
 
-    dataset = skipped.count_gaps(dataset, counter, name, "to decode", finalize)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if not training:
+    return skipped.count_gaps(
+        dataset, run.counter, run.name, "to decode", finalize
+    )
+
+
+def _batch(dataset, run, *, drop_remainder, prefetch_buffer_size):
+    """Stage 5: batches (test views normalised here: uint8 until then)."""
+    settings = run.settings
+    dataset = dataset.batch(
+        settings.batch_size, drop_remainder=bool(drop_remainder)
+    )
+    if not settings.training:
+        spec = settings.spec
         dataset = dataset.map(
             lambda batch: {
                 **batch,
                 "views": transforms.normalize(
-                    batch["views"], settings.spec.mean, settings.spec.std
+                    batch["views"], spec.mean, spec.std
                 ),
             },
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    dataset = dataset.prefetch(prefetch_buffer_size)
+    return dataset.prefetch(prefetch_buffer_size)
 
-    data_options = tf.data.Options()
-    data_options.deterministic = True
+
+def _with_options(dataset, *, sharded):
+    options = tf.data.Options()
+    options.deterministic = True
     # The only external state is the skipped-record counter's py_function,
     # which draws nothing: iterator checkpoints may leave it out.
-    data_options.experimental_external_state_policy = (
+    options.experimental_external_state_policy = (
         tf.data.experimental.ExternalStatePolicy.IGNORE
     )
-    if input_context is not None:
-        data_options.experimental_distribute.auto_shard_policy = (
+    if sharded:
+        options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.OFF
         )
-    return dataset.with_options(data_options)
+    return dataset.with_options(options)

@@ -103,6 +103,30 @@ def export_saved_model(
     #     --model_base_path=/models/i3d_nl5_r50 --rest_api_port=8501
     ```
     """
+    _check_arguments(name, base_dir, version)
+    spec, archive, min_side = _build(
+        model,
+        label_names=label_names,
+        clip_spec=clip_spec,
+        num_frames=num_frames,
+        crop_size=crop_size,
+        top_k=top_k,
+        from_logits=from_logits,
+    )
+    final_dir = _write(
+        archive, spec, base_dir, name, version, overwrite, warmup
+    )
+    logging.info(
+        "Exported SavedModel %s (%s; frames of at least %dx%d)",
+        final_dir,
+        spec.describe(),
+        min_side,
+        min_side,
+    )
+    return final_dir
+
+
+def _check_arguments(name, base_dir, version):
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "SavedModel export needs KERAS_BACKEND=tensorflow. Received "
@@ -123,6 +147,11 @@ def export_saved_model(
             f"version must be a positive integer. Received: {version!r}"
         )
 
+
+def _build(
+    model, *, label_names, clip_spec, num_frames, crop_size, top_k, from_logits
+):
+    """Checks the model and the spec; returns (spec, archive, min side)."""
     input_shape, output_shape = validation.model_io_shapes(model)
     validation.check_video_input(input_shape, model.name)
     num_classes = validation.check_num_classes(output_shape, model.name)
@@ -138,8 +167,6 @@ def export_saved_model(
     )
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer. Received: {top_k}")
-    top_k = min(top_k, num_classes)
-
     size = spec.test_crop_size
     test_clip = (
         np.random.default_rng(0)
@@ -147,12 +174,11 @@ def export_saved_model(
         .astype(np.float32)
     )
     from_logits = validation.resolve_from_logits(model, test_clip, from_logits)
-
-    video_spec, frames_spec = signatures.signature_specs(
-        num_frames, height, width
-    )
     min_side = validation.minimum_frame_side(
         model, spec.num_frames, height or size
+    )
+    video_spec, frames_spec = signatures.signature_specs(
+        num_frames, height, width
     )
     serve_video, serve_frames = signatures.serving_functions(
         model,
@@ -160,14 +186,18 @@ def export_saved_model(
         frames_spec,
         label_names,
         spec,
-        top_k,
+        min(top_k, num_classes),
         from_logits,
         min_side=min_side,
     )
     archive = signatures.build_archive(
         model, serve_video, serve_frames, video_spec, frames_spec, spec
     )
+    return spec, archive, min_side
 
+
+def _write(archive, spec, base_dir, name, version, overwrite, warmup):
+    """The version directory: written in a temp dir, then published."""
     model_dir = os.path.join(os.fspath(base_dir), name)
     os.makedirs(model_dir, exist_ok=True)
     versions.remove_stale_temp_dirs(model_dir)
@@ -178,7 +208,6 @@ def export_saved_model(
                 f"Version {version} already exists: {existing}. Pass "
                 "overwrite=True to replace it, or another version."
             )
-
     temp_dir = versions.new_temp_dir(model_dir)
     try:
         archive.write_out(temp_dir, verbose=False)
@@ -188,20 +217,12 @@ def export_saved_model(
         )
         if warmup:
             records = warmup_lib.warmup_records(
-                name, num_frames=spec.num_frames, crop_size=size
+                name, num_frames=spec.num_frames, crop_size=spec.test_crop_size
             )
             warmup_lib.write_warmup_file(temp_dir, records)
-        final_dir = versions.publish(
+        return versions.publish(
             temp_dir, model_dir, version, version is None, overwrite
         )
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    logging.info(
-        "Exported SavedModel %s (%s; frames of at least %dx%d)",
-        final_dir,
-        spec.describe(),
-        min_side,
-        min_side,
-    )
-    return final_dir

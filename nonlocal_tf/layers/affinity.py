@@ -2,7 +2,7 @@
 
 Given flattened queries (B, N, Dq), keys (B, N', Dq) and values (B, N', Dv),
 computes `y_i = sum_j w(x_i, x_j) g_j` where `w` is the normalised pairwise
-function of paper_spec §1.1:
+function of docs/reference.md §1:
 
 * `pairwise="dot"`: `f_ij = q_i . k_j` (Gaussian, embedded Gaussian and dot
   product instantiations);

@@ -27,7 +27,7 @@ class NonLocalBlock(keras.layers.Layer):
     Works on sequences `(B, L, C)`, images `(B, H, W, C)` and videos
     `(B, T, H, W, C)` (channels last); any of L/H/W/T may be `None`. Defaults
     follow the official Caffe2 code the released weights were trained with
-    (paper_spec §1.2): embedded Gaussian, `inner_dim = C // 2`, max-pool
+    (docs/reference.md §1): embedded Gaussian, `inner_dim = C // 2`, max-pool
     (1, 2, 2) of `x` before `phi` and `g`, logits scaled by
     `inner_dim**-0.5`, 1x1 convs with bias initialised N(0, 0.01), and BN
     after the output conv with gamma initialised to 0, so that the block is an

@@ -1,4 +1,4 @@
-"""Architecture tables of the C2D/I3D video ResNets (paper_spec §2, §3).
+"""Architecture tables of the C2D/I3D video ResNets (docs/reference.md §2-3).
 
 Pure Python: block counts, per-block temporal kernels, stem/pool variants and
 non-local placements. `video_resnet.build_backbone` turns them into layers.

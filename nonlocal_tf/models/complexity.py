@@ -99,7 +99,7 @@ def count_macs(model, by_layer=False):
     """Multiply-adds of conv, dense and non-local matmul layers.
 
     BN, activations, pooling, additions and softmax are not counted (the
-    convention of paper_spec §4.2, fvcore and the paper's FLOPs).
+    convention of docs/reference.md §7, fvcore and the paper's FLOPs).
 
     Args:
         model: a functional model built with a fully known input shape.

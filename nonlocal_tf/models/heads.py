@@ -1,7 +1,7 @@
 """Classifier heads of the video models: global average or fully convolutional.
 
 The fully convolutional head is how video-nonlocal-net and PySlowFast test
-(docs/reference.md, "Testing"): the `res5` features are average-pooled with
+(docs/reference.md §4): the `res5` features are average-pooled with
 the window they have at the training crop (`T5 x crop/32 x crop/32`) at
 stride 1, the classifier and its activation are applied at every pooled
 position, and the scores are averaged over the positions. At the training

@@ -156,26 +156,9 @@ class VideoClassifier(keras.Model):
             ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
         )
         stem = _stem_from_config(stem)
-        if pooling not in (None, "avg", "max"):
-            raise ValueError(
-                f"pooling must be None, 'avg' or 'max'; received {pooling!r}"
-            )
-        if include_top and (
-            isinstance(num_classes, bool)
-            or not isinstance(num_classes, int)
-            or num_classes < 1
-        ):
-            raise ValueError(
-                f"num_classes must be a positive int; received {num_classes!r}"
-            )
-        if input_shape is None:
-            input_shape = (None, None, None, 3)
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                "input_shape must be (T, H, W, C) with a known C; received "
-                f"{input_shape!r}"
-            )
+        input_shape = _check_arguments(
+            pooling, include_top, num_classes, input_shape
+        )
         architecture_args = {
             "depth": depth,
             "arch": arch,
@@ -250,6 +233,31 @@ class VideoClassifier(keras.Model):
     def from_config(cls, config, custom_objects=None):
         del custom_objects
         return cls(**config)
+
+
+def _check_arguments(pooling, include_top, num_classes, input_shape):
+    """Validates the head arguments; returns the input shape as a tuple."""
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            f"pooling must be None, 'avg' or 'max'; received {pooling!r}"
+        )
+    if include_top and (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or num_classes < 1
+    ):
+        raise ValueError(
+            f"num_classes must be a positive int; received {num_classes!r}"
+        )
+    input_shape = tuple(
+        (None, None, None, 3) if input_shape is None else input_shape
+    )
+    if len(input_shape) != 4 or input_shape[-1] is None:
+        raise ValueError(
+            "input_shape must be (T, H, W, C) with a known C; received "
+            f"{input_shape!r}"
+        )
+    return input_shape
 
 
 def head_pool_size(spec, stem="pyslowfast", pool2=True):

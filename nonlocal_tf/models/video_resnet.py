@@ -1,9 +1,9 @@
 """The C2D / I3D video ResNet backbone with optional non-local blocks.
 
 The network follows the video-nonlocal-net Caffe2 code and PySlowFast
-(paper_spec §2.2): bottleneck blocks with the spatial stride in the 3x3 conv
-(or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1 and
-keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
+(docs/reference.md §2): bottleneck blocks with the spatial stride in the 3x3
+conv (or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1
+and keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
 explicit symmetric `ZeroPadding3D` before every padded conv/pool and `valid`
 convs/pools (never `same`, which pads stride-2 layers asymmetrically).
 
@@ -159,24 +159,80 @@ def build_backbone(
         (None, 4, 7, 7, 2048)
     """
     blocks = architecture.stage_blocks(depth)
-    stem = architecture.get_stem(stem)
-    if temporal_kernel_sizes is None:
-        conv1_kt, stage_kts = architecture.temporal_kernels(arch, depth)
-    else:
-        conv1_kt, stage_kts = temporal_kernel_sizes
-        stage_kts = tuple(tuple(k) for k in stage_kts)
-        if tuple(len(k) for k in stage_kts) != blocks:
-            raise ValueError(
-                f"temporal_kernel_sizes has {[len(k) for k in stage_kts]} "
-                f"blocks per stage; ResNet-{depth} has {list(blocks)}"
-            )
+    conv1_kt, stage_kts = _temporal_kernels(
+        arch, depth, temporal_kernel_sizes, blocks
+    )
     locations = architecture.normalize_locations(nonlocal_locations, depth)
     groups = architecture.normalize_groups(nonlocal_groups)
     widths = architecture.stage_widths(width_per_group)
+    x = _stem(
+        inputs,
+        architecture.get_stem(stem),
+        width_per_group,
+        conv1_kt,
+        frozen_bn,
+    )
+    block = {
+        "stride_in_1x1": stride_in_1x1,
+        "frozen_bn": frozen_bn,
+        "zero_init_final_bn": zero_init_final_bn,
+    }
+    for stage, (inner, out) in enumerate(widths):
+        for index in range(blocks[stage]):
+            prefix = f"res{stage + 2}_{index}"
+            x = _bottleneck(
+                x,
+                prefix,
+                inner,
+                out,
+                2 if (index == 0 and stage > 0) else 1,
+                stage_kts[stage][index],
+                **block,
+            )
+            if index in locations[stage]:
+                x = _nonlocal(
+                    x,
+                    f"nonlocal_conv{stage + 2}_{index}",
+                    groups[stage],
+                    nonlocal_use_bn,
+                    nonlocal_kwargs,
+                )
+        if stage == 0 and pool2:
+            x = keras.layers.MaxPooling3D(
+                (2, 1, 1),
+                (2, 1, 1),
+                padding="valid",
+                dtype=_pool_dtype(),
+                name="pool2",
+            )(x)
+    return x
 
+
+def _temporal_kernels(arch, depth, temporal_kernel_sizes, blocks):
+    """(conv1 kernel, per-block kernels): the arch's, or the override."""
+    if temporal_kernel_sizes is None:
+        return architecture.temporal_kernels(arch, depth)
+    conv1_kt, stage_kts = temporal_kernel_sizes
+    stage_kts = tuple(tuple(k) for k in stage_kts)
+    if tuple(len(k) for k in stage_kts) != blocks:
+        raise ValueError(
+            f"temporal_kernel_sizes has {[len(k) for k in stage_kts]} "
+            f"blocks per stage; ResNet-{depth} has {list(blocks)}"
+        )
+    return conv1_kt, stage_kts
+
+
+def _pool_dtype():
+    # Max pools run in the variable dtype (float32 under mixed precision,
+    # exact either way): TensorFlow has no float16 MaxPool3D kernel on CPU.
+    return keras.config.dtype_policy().variable_dtype
+
+
+def _stem(inputs, stem, width, conv1_kt, frozen_bn):
+    """conv1, its BN and ReLU, pool1 (`stem`: padding, strides)."""
     x = _conv(
         inputs,
-        width_per_group,
+        width,
         (conv1_kt, 7, 7),
         (stem.conv1_temporal_stride, 2, 2),
         (conv1_kt // 2, 3, 3),
@@ -188,46 +244,10 @@ def build_backbone(
         x = keras.layers.ZeroPadding3D(
             padding=tuple((p, p) for p in stem.pool1_padding), name="pool1_pad"
         )(x)
-    # Max pools run in the variable dtype (float32 under mixed precision,
-    # exact either way): TensorFlow has no float16 MaxPool3D kernel on CPU.
-    pool_dtype = keras.config.dtype_policy().variable_dtype
-    x = keras.layers.MaxPooling3D(
+    return keras.layers.MaxPooling3D(
         stem.pool1_size,
         stem.pool1_strides,
         padding="valid",
-        dtype=pool_dtype,
+        dtype=_pool_dtype(),
         name="pool1",
     )(x)
-
-    for stage, (inner, out) in enumerate(widths):
-        stage_number = stage + 2
-        for index in range(blocks[stage]):
-            stride = 2 if (index == 0 and stage > 0) else 1
-            x = _bottleneck(
-                x,
-                f"res{stage_number}_{index}",
-                inner,
-                out,
-                stride,
-                stage_kts[stage][index],
-                stride_in_1x1,
-                frozen_bn,
-                zero_init_final_bn,
-            )
-            if index in locations[stage]:
-                x = _nonlocal(
-                    x,
-                    f"nonlocal_conv{stage_number}_{index}",
-                    groups[stage],
-                    nonlocal_use_bn,
-                    nonlocal_kwargs,
-                )
-        if stage == 0 and pool2:
-            x = keras.layers.MaxPooling3D(
-                (2, 1, 1),
-                (2, 1, 1),
-                padding="valid",
-                dtype=pool_dtype,
-                name="pool2",
-            )(x)
-    return x

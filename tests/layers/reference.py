@@ -1,4 +1,4 @@
-"""Independent NumPy implementation of the non-local block (paper_spec §1).
+"""Independent NumPy non-local block (docs/reference.md §1).
 
 Written from the formulas, not from `nonlocal_tf`: explicit einsums, the
 concatenation instantiation through the explicit (N, N', 2 * inner_dim) pair

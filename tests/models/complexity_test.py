@@ -1,4 +1,4 @@
-"""MAC/param counter against hand formulas and paper_spec §4.2."""
+"""MAC/param counter against hand formulas and docs/reference.md §7."""
 
 import keras
 import numpy as np
@@ -41,7 +41,7 @@ def test_params_equal_trainable_weights_without_frozen_layers():
     assert count_params(model) == trainable
 
 
-# paper_spec §4.2 (GMACs, res2 56x56; 400 classes).
+# docs/reference.md §7 (GMACs, res2 56x56; 400 classes).
 @pytest.mark.parametrize(
     "depth,arch,stem,shape,gmacs",
     [
@@ -58,7 +58,7 @@ def test_params_equal_trainable_weights_without_frozen_layers():
         (101, "c2d", "pyslowfast", (8, 224, 224, 3), 34.34),
     ],
 )
-def test_macs_match_paper_spec(depth, arch, stem, shape, gmacs):
+def test_macs_match_reference(depth, arch, stem, shape, gmacs):
     with keras.StatelessScope():  # shapes only: weights stay uninitialised
         # §4.2 counts one classifier call (global pooling); the fully
         # convolutional head calls it at 2 x 2 positions of a 256 clip.

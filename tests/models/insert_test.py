@@ -110,7 +110,7 @@ def test_insert_into_keras_resnet50():
     np.testing.assert_array_equal(
         to_numpy(model(x, training=False)), to_numpy(base(x, training=False))
     )
-    # paper_spec §4.2 counts 526,592 (res3) and 2,101,760 (res4) parameters
+    # docs/reference.md §7 counts 526,592 (res3) and 2,101,760 (res4) parameters
     # per block with BN gamma/beta; count_params adds the BN moving stats.
     moving_stats = 2 * (512 + 1024)
     assert model.count_params() == (

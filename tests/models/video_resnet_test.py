@@ -1,4 +1,4 @@
-"""Backbone structure against the tables of paper_spec §2 (independent)."""
+"""Backbone structure against docs/reference.md §2 (independent tables)."""
 
 import keras
 import numpy as np
@@ -9,7 +9,7 @@ from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import features_model
 from nonlocal_tf.models import stage_endpoints
 
-# paper_spec §2.3 (T, H) per stage at 224: stem -> s1..s5.
+# docs/reference.md §2 (T, H) per stage at 224: stem -> s1..s5.
 STAGE_SIZES = {
     # stem, frames: conv1, s1(pool1)=s2, s3, s4, s5
     ("caffe2_org", 32): [(16, 112), (8, 55), (8, 55), (4, 28), (4, 14), (4, 7)],
@@ -33,7 +33,7 @@ STAGE_SIZES = {
     ("pyslowfast", 8): [(8, 112), (8, 56), (8, 56), (4, 28), (4, 14), (4, 7)],
 }
 
-# paper_spec §2.2 use_temp_convs (1 => 3x1x1 branch2a).
+# docs/reference.md §2 use_temp_convs (1 => 3x1x1 branch2a).
 I3D_R50 = [[1, 1, 1], [1, 0, 1, 0], [1, 0, 1, 0, 1, 0], [0, 1, 0]]
 I3D_R101 = [
     [1, 1, 1],
@@ -44,7 +44,7 @@ I3D_R101 = [
 
 
 @pytest.mark.parametrize("stem,frames", list(STAGE_SIZES))
-def test_stage_sizes_follow_paper_spec(stem, frames):
+def test_stage_sizes_follow_reference(stem, frames):
     model = VideoClassifier(
         50,
         "i3d",

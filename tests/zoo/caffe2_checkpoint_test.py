@@ -1,4 +1,4 @@
-"""Synthetic official checkpoints (paper_spec §5.2) load exactly."""
+"""Synthetic official checkpoints (docs/reference.md §5) load exactly."""
 
 import hashlib
 
@@ -13,7 +13,7 @@ from tests.zoo import caffe2_spec
 NL5 = ((), (1, 3), (1, 3, 5), ())
 WIDTH = 8
 
-# Every published checkpoint: (arch, non-local, frozen BN), paper_spec §4.4.
+# Every published checkpoint (docs/reference.md §8): arch, non-local, frozen BN.
 CHECKPOINTS = {
     "c2d_baseline_32x2_IN_pretrain_400k": ("c2d", False, False),
     "c2d_nonlocal_32x2_IN_pretrain_400k": ("c2d", True, False),
@@ -50,7 +50,7 @@ def _shapes(name, width=WIDTH, classes=400):
 
 
 def _keras_layout(blob):
-    """Independent statement of paper_spec §5.5 layouts."""
+    """Independent statement of docs/reference.md §5 layouts."""
     if blob.ndim == 5:
         return blob.transpose(2, 3, 4, 1, 0)
     if blob.ndim == 2:
@@ -63,7 +63,7 @@ def _digest(array):
     return hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
 
 
-def test_blob_count_matches_paper_spec():
+def test_blob_count_matches_reference():
     shapes = _shapes("I3D_NLN_8x8_R50", width=64)
     assert len(shapes) == 327  # 265 backbone + 60 NL + 2 head
     assert shapes["res4_4_branch2c_w"] == (1024, 256, 1, 1, 1)

@@ -1,4 +1,4 @@
-"""Official Caffe2 blob names and shapes, restated from paper_spec §5.2.
+"""Official Caffe2 blob names and shapes, restated from docs/reference.md §5.
 
 Independent of the library: a checkpoint built from this table is what the
 video-nonlocal-net / PySlowFast `.pkl` files contain (plus momenta, `lr` and

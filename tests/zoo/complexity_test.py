@@ -1,4 +1,4 @@
-"""Full-width parameter and MAC counts: PySlowFast and paper_spec §4.2.
+"""Full-width parameter and MAC counts: PySlowFast and docs/reference.md §7.
 
 The counts come from `model_zoo_table.entry_complexity` (shared with the
 MODEL_ZOO.md test, one full-width build per architecture) and are checked
@@ -12,7 +12,7 @@ import pytest
 from nonlocal_tf.zoo.model_zoo_table import entry_complexity
 from tests.zoo import caffe2_spec
 
-# PySlowFast trainable parameter counts (400 classes) and paper_spec §4.2
+# PySlowFast trainable parameter counts (400 classes) and docs/reference.md §7
 # multiply-adds at 8 x 224 x 224 (res2 56x56).
 PYSLOWFAST = {
     "C2D_8x8_R50": (24_327_632, 19.49),
@@ -32,7 +32,7 @@ def test_full_width_counts_match_pyslowfast(config):
     assert round(counts.macs / 1e9, 2) == gmacs
 
 
-def test_nonlocal_block_macs_match_paper_spec():
+def test_nonlocal_block_macs_match_reference():
     per_layer = entry_complexity("C2D_NLN_8x8_R50").macs_by_layer
     # res3 (T=4, 28x28, C=512) and res4 (T=4, 14x14, C=1024), pool before
     # phi/g: theta, phi, g, theta.phi, attention.g, out.
@@ -48,7 +48,7 @@ def test_paper_r101_c2d_size():
     counts = entry_complexity("c2d_r101_32x2")
     assert counts.trainable_params == 43_319_760
     # Paper Table 2e: "43.2M params" for the R101 C2D, i.e. without the BN
-    # scale/shift (paper_spec §4.2: 43.21M).
+    # scale/shift (docs/reference.md §7: 43.21M).
     shapes = caffe2_spec.blob_shapes(101, "c2d")
     bn_affine = sum(
         s[0] for n, s in shapes.items() if n.endswith(("_bn_s", "_bn_b"))

@@ -82,7 +82,7 @@ def test_i3d_from_weights_file_matches_away_from_borders(resnet2d, tmp_path):
     s5 = np.asarray(features_model(model)(clip)["s5"])
     assert s5.shape[1] == 20
     # Temporal receptive field of the zero-padded 3x1x1/5x7x7 kernels: frames
-    # 9 and 10 of s5 see no padding (paper_spec §5.3).
+    # 9 and 10 of s5 see no padding (docs/reference.md §6).
     for t in (9, 10):
         np.testing.assert_allclose(s5[:, t], s5_2d, atol=2e-5, rtol=1e-5)
     assert np.abs(s5[:, 0] - s5_2d).max() > 1e-2  # the border does differ

@@ -9,7 +9,7 @@ def test_model_zoo_md_is_up_to_date(repo_root):
     assert current == text, (
         "MODEL_ZOO.md is out of date: run `python scripts/make_model_zoo.py`"
     )
-    # Spot checks against independent figures (PySlowFast / paper_spec §4.2).
+    # Spot checks against independent figures (PySlowFast, reference.md §7).
     row = next(
         line
         for line in text.splitlines()

@@ -8,7 +8,7 @@ from nonlocal_tf.zoo import entries
 from nonlocal_tf.zoo.registry import ModelEntry
 from nonlocal_tf.zoo.registry import Registry
 
-# paper_spec §4.4: (file name, frames, rate, frozen BN, top-1, top-5).
+# docs/reference.md §8: (file name, frames, rate, frozen BN, top-1, top-5).
 OFFICIAL = [
     ("c2d_baseline_32x2_IN_pretrain_400k", 32, 2, False, 72.0, 90.0),
     ("c2d_nonlocal_32x2_IN_pretrain_400k", 32, 2, False, 73.9, 91.0),
@@ -46,7 +46,7 @@ def test_official_rows(file_name, frames, rate, frozen, top1, top5):
         f"https://dl.fbaipublicfiles.com/video-nonlocal/{file_name}.pkl"
     )
     assert (source.accuracy.top1, source.accuracy.top5) == (top1, top5)
-    # video-nonlocal-net's protocol: docs/reference.md, "Input contract".
+    # video-nonlocal-net's protocol: docs/reference.md §4.
     assert spec.mean == (114.75,) * 3 and spec.std == (57.375,) * 3
     assert spec.temporal_sampling == "caffe2"
     assert spec.jitter_scales == (256, 320) and spec.crop_size == 224
