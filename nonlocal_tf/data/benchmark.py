@@ -54,7 +54,7 @@ def sample_clip_dir():
     return folder if folder.is_dir() else None
 
 
-def _source_videos(video_dir):
+def source_videos(video_dir):
     if video_dir:
         names = sorted(
             n
@@ -95,7 +95,7 @@ def make_records(
     Returns:
         (PrepareResult, file pattern of the records).
     """
-    sources = _source_videos(video_dir)
+    sources = source_videos(video_dir)
     entries = [
         annotations.VideoEntry(
             sources[i % len(sources)],

@@ -272,12 +272,14 @@ def add_positions(elements, *, finite, sentinel_values=None, shard_end=None):
         sentinel["index"] = tf.constant(-1, tf.int64)
         elements = elements.concatenate(tf.data.Dataset.from_tensors(sentinel))
 
+    in_graph = _LOG_IN_GRAPH.get()
+
     def number(state, element):
         position, read = state
         element = dict(element)
         element["position"] = position
         element["sentinel"] = element["index"] < 0
-        if shard_end is None:
+        if shard_end is None or in_graph:  # no py_function on a service
             return (position + 1, read), element
         counter, name = shard_end
 
@@ -325,6 +327,86 @@ def with_sentinel(fn, spec):
     return element
 
 
+class _GapLogger:
+    """Logs and counts the positions a stage lost (a `scan` function)."""
+
+    def __init__(self, counter, name, what, *, in_graph):
+        self.counter = counter
+        self.name = name
+        self.what = what
+        self.in_graph = in_graph
+
+    def report(self, gap, at_end, index, filename, video_id):
+        total = self.counter.add(gap, self.name)
+        if at_end:
+            where = f"at the end of {filename or 'the data'}"
+        else:
+            where = (
+                f"before record {index} of {filename} (video '{video_id}') "
+                "in the stream"
+            )
+        logging.warning(
+            "%s: skipped %d record(s) that failed %s, %s; %d skipped so far. "
+            "TensorFlow's log line 'Error raised with error message ...' "
+            "gives the error.",
+            self.name,
+            gap,
+            self.what,
+            where,
+            total,
+        )
+        return 0
+
+    def _py_log(self, gap, at_end, index, filename, video_id):
+        def text(t):
+            return t.numpy().decode("utf-8", "replace")
+
+        return self.report(
+            int(gap.numpy()),
+            bool(at_end.numpy()),
+            int(index.numpy()),
+            text(filename),
+            text(video_id),
+        )
+
+    def _print_gap(self, gap, element):
+        done = tf.print(
+            f"{self.name}: skipped",
+            gap,
+            f"record(s) that failed {self.what}, before record",
+            element["index"],
+            "of",
+            element["filename"],
+            "(-1: at its end)",
+            output_stream=sys.stderr,
+        )
+        with tf.control_dependencies([done]):
+            return tf.identity(gap)
+
+    def _log_gap(self, gap, element):
+        done = tf.py_function(
+            self._py_log,
+            [
+                gap,
+                element["sentinel"],
+                element["index"],
+                element["filename"],
+                element["video_id"],
+            ],
+            tf.int64,
+        )
+        with tf.control_dependencies([done]):
+            return tf.identity(gap)
+
+    def account(self, expected, element):
+        gap = element["position"] - expected
+        log = self._print_gap if self.in_graph else self._log_gap
+        logged = tf.cond(gap > 0, lambda: log(gap, element), lambda: gap)
+        with tf.control_dependencies([logged]):
+            following = element["position"] + 1
+        return following, element
+
+
 def count_gaps(elements, counter, name, what, finalize):
     """Counts and logs the positions missing from `elements`, drops sentinels.
 
@@ -341,80 +423,8 @@ def count_gaps(elements, counter, name, what, finalize):
         The dataset of `finalize(element)`.
     """
 
-    def report(gap, at_end, index, filename, video_id):
-        total = counter.add(gap, name)
-        if at_end:
-            where = f"at the end of {filename or 'the data'}"
-        else:
-            where = (
-                f"before record {index} of {filename} (video '{video_id}') "
-                "in the stream"
-            )
-        logging.warning(
-            "%s: skipped %d record(s) that failed %s, %s; %d skipped so far. "
-            "TensorFlow's log line 'Error raised with error message ...' "
-            "gives the error.",
-            name,
-            gap,
-            what,
-            where,
-            total,
-        )
-        return 0
-
-    def log(gap, at_end, index, filename, video_id):
-        def text(t):
-            return t.numpy().decode("utf-8", "replace")
-
-        return report(
-            int(gap.numpy()),
-            bool(at_end.numpy()),
-            int(index.numpy()),
-            text(filename),
-            text(video_id),
-        )
-
-    def account(expected, element):
-        gap = element["position"] - expected
-
-        def print_gap():
-            done = tf.print(
-                f"{name}: skipped",
-                gap,
-                f"record(s) that failed {what}, before record",
-                element["index"],
-                "of",
-                element["filename"],
-                "(-1: at its end)",
-                output_stream=sys.stderr,
-            )
-            with tf.control_dependencies([done]):
-                return tf.identity(gap)
-
-        def log_gap():
-            done = tf.py_function(
-                log,
-                [
-                    gap,
-                    element["sentinel"],
-                    element["index"],
-                    element["filename"],
-                    element["video_id"],
-                ],
-                tf.int64,
-            )
-            with tf.control_dependencies([done]):
-                return tf.identity(gap)
-
-        logged = tf.cond(
-            gap > 0, print_gap if in_graph else log_gap, lambda: gap
-        )
-        with tf.control_dependencies([logged]):
-            following = element["position"] + 1
-        return following, element
-
-    in_graph = _LOG_IN_GRAPH.get()
-    elements = elements.scan(tf.constant(0, tf.int64), account)
+    logger = _GapLogger(counter, name, what, in_graph=_LOG_IN_GRAPH.get())
+    elements = elements.scan(tf.constant(0, tf.int64), logger.account)
     elements = elements.filter(
         lambda element: tf.logical_not(element["sentinel"])
     )

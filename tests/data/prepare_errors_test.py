@@ -11,6 +11,7 @@ import pytest
 
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import prepare
+from tests import cli_helpers
 from tests.conftest import REPO_ROOT
 from tests.data import helpers
 
@@ -47,23 +48,16 @@ def test_program_with_a_mistyped_video_dir_fails(tmp_path):
     videos.mkdir()
     listing = _list(tmp_path, ["a.mp4", "b.mp4"])
     output = tmp_path / "records"
-    run = subprocess.run(
-        [
-            sys.executable,
-            SCRIPT,
-            f"--video_dir={tmp_path / 'vidoes'}",
-            f"--annotations={listing}",
-            f"--output_dir={output}",
-            "--noprogress",
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
+    run = cli_helpers.run_program(
+        "prepare_data.py",
+        f"--video_dir={tmp_path / 'vidoes'}",
+        f"--annotations={listing}",
+        f"--output_dir={output}",
+        "--noprogress",
     )
-    assert run.returncode != 0
-    assert "NoVideosFoundError" in run.stderr
-    assert "none of the 2 videos to prepare exists" in run.stderr
-    assert str(tmp_path / "vidoes") in run.stderr
+    cli_helpers.assert_user_error(
+        run, "none of the 2 videos to prepare exists", str(tmp_path / "vidoes")
+    )
     assert not list(output.glob("*.tfrecord"))
 
 

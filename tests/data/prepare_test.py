@@ -101,6 +101,13 @@ def test_good_videos_written_bad_ones_reported(prepared):
     assert len(report["skipped_videos"]) == 5
     assert "skipped 5" in result.summary()
     assert "truncated 1" in result.summary()
+    # Each shard's own count, as TensorFlow reads it back (records_check and
+    # the input pipeline compare a damaged shard with it).
+    assert report["shard_records"] == {
+        os.path.basename(path): sum(1 for _ in tf.data.TFRecordDataset(path))
+        for path in result.shards
+    }
+    assert sum(report["shard_records"].values()) == 4
     names = sorted(os.listdir(prepared["output"]))
     assert names == [
         ".prepare-val",

@@ -151,19 +151,13 @@ def test_train_program_names_the_unreachable_dispatcher(records, tmp_path):
     with open(os.path.join(folder, "label_map.json"), "w") as f:
         json.dump({f"c{i}": i for i in range(tiny.NUM_CLASSES)}, f)
     address = f"grpc://localhost:{subprocesses.free_port()}"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "train.py"),
-            "--model=c2d_nl5_r50_8x8",
-            f"--train_records={records}",
-            f"--model_dir={tmp_path / 'run'}",
-            f"--data_service={address}",
-            "--train_steps=1",
-        ],
-        env=subprocesses.environment(),
-        capture_output=True,
-        text=True,
+    run = cli_helpers.run_program(
+        "train.py",
+        "--model=c2d_nl5_r50_8x8",
+        f"--train_records={records}",
+        f"--model_dir={tmp_path / 'run'}",
+        f"--data_service={address}",
+        "--train_steps=1",
         timeout=subprocesses.TIMEOUT,
     )
     cli_helpers.assert_user_error(run, f"{address} cannot be reached")

@@ -177,6 +177,12 @@ def write_report(plan, started, *, engine="local", engine_metrics=None):
             "seconds_of_video": seconds,
             "settings": plan.settings.as_dict(),
             "shards": [os.path.basename(p) for p in plan.paths],
+            # The readers check each shard against its count: a damaged or
+            # cut shard is counted and named (`nonlocal_tf.data.records_check`).
+            "shard_records": {
+                os.path.basename(p): len(state["written"])
+                for p, state in zip(plan.paths, states, strict=True)
+            },
             "skipped_videos": skipped_videos,
         },
     )
