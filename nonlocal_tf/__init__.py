@@ -2,9 +2,14 @@
 
 `nonlocal_tf.layers` and `nonlocal_tf.models` run on any Keras backend;
 `nonlocal_tf.data`, `.training` and `.export` are TensorFlow-only. The model
-zoo is `nonlocal_tf.zoo`. Nothing heavy is imported until it is used, so
-light modules (e.g. the REST client in `nonlocal_tf.export.client`) load
-without Keras or TensorFlow.
+zoo is `nonlocal_tf.zoo`.
+
+This package and the three that pull TensorFlow (`data`, `training`,
+`export`) import their names on first use (`nonlocal_tf.lazy_imports`), so
+light modules (`nonlocal_tf.clip_spec`, the REST client in
+`nonlocal_tf.export.client`, `nonlocal_tf.data.annotations`) load without
+Keras or TensorFlow. `layers`, `models` and `zoo` import eagerly: Keras is
+their point.
 
 Example:
 
@@ -12,27 +17,16 @@ Example:
 >>> block = NonLocalBlock(instantiation="dot_product")
 """
 
+from nonlocal_tf import lazy_imports
 from nonlocal_tf.version import __version__
 
-__all__ = [
-    "ClipSpec",
-    "NonLocalBlock",
-    "VideoClassifier",
-    "insert_nonlocal",
-    "__version__",
-]
-
-_LAZY = {
-    "ClipSpec": "nonlocal_tf.clip_spec",
-    "NonLocalBlock": "nonlocal_tf.layers",
-    "VideoClassifier": "nonlocal_tf.models",
-    "insert_nonlocal": "nonlocal_tf.models",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_imports.attach(
+    __name__,
+    {
+        "ClipSpec": ".clip_spec",
+        "NonLocalBlock": ".layers",
+        "VideoClassifier": ".models",
+        "insert_nonlocal": ".models",
+    },
+)
+__all__ = [*__all__, "__version__"]

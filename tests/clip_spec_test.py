@@ -1,9 +1,8 @@
-"""`ClipSpec`: validation, strict (de)serialisation, overrides, no TF."""
+"""`ClipSpec`: validation, strict (de)serialisation, overrides (its light
+import: tests/light_imports_test.py)."""
 
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -76,14 +75,3 @@ def test_override_ignores_unset_values_and_reports_changes():
     assert new.num_frames == 16 and new.crop_size == 224
     assert changes == {"num_frames": (8, 16)}  # 8 and 256 were the model's
     assert spec.num_frames == 8  # frozen: the original is unchanged
-
-
-def test_importing_it_loads_neither_tensorflow_nor_keras():
-    code = (
-        "import sys, nonlocal_tf.clip_spec as c; c.ClipSpec().to_json(); "
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"

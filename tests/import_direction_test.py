@@ -5,7 +5,8 @@ Arrow = may import (docs/reference.md §9):
     scripts, nonlocal_tf.programs -> everything below
     nonlocal_tf.zoo -> models -> layers -> keras
     nonlocal_tf.training -> data, export;  nonlocal_tf.export -> data
-    leaves (clip_spec, fileio, run_files, version) -> nothing of ours
+    leaves (clip_spec, fileio, lazy_imports, run_files, version) -> nothing
+        of ours
     nonlocal_tf.visualization -> NumPy only
 
 Every rule is a list of what a package must NOT import, except for the pure
@@ -27,6 +28,7 @@ PURE_LEAVES = {"nonlocal_tf.visualization": ["numpy"]}
 LEAVES = [
     "nonlocal_tf.clip_spec",
     "nonlocal_tf.fileio",
+    "nonlocal_tf.lazy_imports",
     "nonlocal_tf.run_files",
     "nonlocal_tf.version",
     *PURE_LEAVES,

@@ -1,5 +1,9 @@
 """The nonlocal-tf model zoo, installed as `nonlocal_tf.zoo`.
 
+Imported eagerly, as `layers` and `models` are: building Keras models is the
+point of the zoo, while `data`, `training` and `export` load on first use
+(`nonlocal_tf.lazy_imports`) to keep TensorFlow out of light modules.
+
 Example:
     >>> from nonlocal_tf import zoo
     >>> zoo.list_models()[:2]

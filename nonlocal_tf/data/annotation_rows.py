@@ -133,8 +133,8 @@ class RowReader:
 
     Lines that are blank are passed over; lines that are not UTF-8 or not
     valid CSV (an unterminated quote, text after a closing quote) go to
-    `bad(...)`. Callers send their own bad rows (a wrong column count, a
-    duplicate) to `bad` too.
+    `bad(...)`. Callers send their own bad rows (a wrong column count, an
+    empty field) to `bad` too, and each video id to `is_repeat`.
 
     Args:
         path: the file.
@@ -154,6 +154,7 @@ class RowReader:
         self.comments = comments
         self.skipped = []
         self._lines = {}
+        self._first_lines = {}
 
     def __iter__(self):
         for line, raw in read_lines(self.path):
@@ -201,6 +202,14 @@ class RowReader:
         row = BadRow(self.path, line, reason, problem, text[:_TEXT_LIMIT])
         self.skipped.append(row)
         logging.warning("Skipped %s:%d: %s", self.path, line, problem)
+
+    def is_repeat(self, line, video_id):
+        """Whether an earlier line had `video_id` (then a bad row)."""
+        first = self._first_lines.setdefault(video_id, line)
+        if first == line:
+            return False
+        self.bad(line, DUPLICATE, f"video {video_id!r} is also on line {first}")
+        return True
 
     def result(self, entries):
         """`Annotations` of `entries` and the skipped rows."""

@@ -1,4 +1,4 @@
-"""Annotation files and label maps (no TensorFlow).
+"""Annotation files: the videos to prepare and their labels (no TensorFlow).
 
 Two inputs are read:
 
@@ -22,19 +22,20 @@ line, or, with `bad_rows="skip"`, left out and listed in the result's
 """
 
 import dataclasses
-import errno
-import json
 import math
 import os
-import re
 
-from nonlocal_tf import fileio
 from nonlocal_tf.data import annotation_rows
 from nonlocal_tf.data.annotation_rows import BAD_TIME
 from nonlocal_tf.data.annotation_rows import COLUMN_COUNT
-from nonlocal_tf.data.annotation_rows import DUPLICATE
 from nonlocal_tf.data.annotation_rows import EMPTY_FIELD
 from nonlocal_tf.data.annotation_rows import AnnotationError
+
+# The label maps of the annotations live in `label_maps.py`; the names stay
+# importable from here for the preparation programs.
+from nonlocal_tf.data.label_maps import build_label_map  # noqa: F401
+from nonlocal_tf.data.label_maps import read_label_map  # noqa: F401
+from nonlocal_tf.data.label_maps import write_label_map  # noqa: F401
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv")
 KINETICS_COLUMNS = ("youtube_id", "time_start", "time_end")
@@ -166,17 +167,10 @@ def read_kinetics_csv(csv_path, video_dir, *, split=None, bad_rows="error"):
     kept = list(_kinetics_rows(rows, split))
     index = _index_videos(video_dir)
     entries = []
-    seen = {}
     for line, row, start, end in kept:
         video_id = kinetics_video_id(row["youtube_id"], start, end)
-        if video_id in seen:
-            rows.bad(
-                line,
-                DUPLICATE,
-                f"video {video_id!r} is also on line {seen[video_id]}",
-            )
+        if rows.is_repeat(line, video_id):
             continue
-        seen[video_id] = line
         labels = (row["label"],) if row.get("label") else ()
         if video_id in index:
             entry = VideoEntry(index[video_id], video_id, labels)
@@ -223,7 +217,6 @@ def read_video_list(list_path, video_dir=None, *, bad_rows="error"):
     base = video_dir if video_dir is not None else os.path.dirname(list_path)
     rows = annotation_rows.RowReader(list_path, bad_rows, comments=True)
     entries = []
-    seen = {}
     for line, fields in rows:
         if line == 1 and fields[0].lower() == "path":
             continue
@@ -235,14 +228,8 @@ def read_video_list(list_path, video_dir=None, *, bad_rows="error"):
         video_id = os.path.splitext(os.path.relpath(full, base))[0]
         if os.path.isabs(path):
             video_id = os.path.splitext(os.path.basename(path))[0]
-        if video_id in seen:
-            rows.bad(
-                line,
-                DUPLICATE,
-                f"video {video_id!r} is also on line {seen[video_id]}",
-            )
+        if rows.is_repeat(line, video_id):
             continue
-        seen[video_id] = line
         labels = tuple(x for x in fields[1:] if x)
         entries.append(VideoEntry(full, video_id, labels))
     return rows.result(entries)
@@ -300,75 +287,3 @@ def read_annotations(
     raise ValueError(
         f"format must be 'auto', 'kinetics' or 'list', got {format!r}"
     )
-
-
-def _natural_key(text):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
-
-
-def build_label_map(entries):
-    """Class name -> index for the labels used by `entries`.
-
-    Names are sorted (the Kinetics convention: index = alphabetical rank).
-    When every name is a non-negative integer, the integer is the index.
-
-    Args:
-        entries: iterable of `VideoEntry`.
-
-    Returns:
-        A dict `{name: index}`.
-
-    Example:
-        >>> build_label_map([VideoEntry("a.mp4", "a", ("zumba",)),
-        ...                  VideoEntry("b.mp4", "b", ("abseiling",))])
-        {'abseiling': 0, 'zumba': 1}
-    """
-    names = {label for entry in entries for label in entry.labels}
-    if names and all(n.isdigit() for n in names):
-        return {n: int(n) for n in sorted(names, key=int)}
-    return {n: i for i, n in enumerate(sorted(names, key=_natural_key))}
-
-
-def write_label_map(path, label_map):
-    """Writes `{name: index}` as JSON, atomically (`fileio`).
-
-    Example:
-        >>> write_label_map("records/label_map.json",
-        ...                 {"abseiling": 0})  # doctest: +SKIP
-    """
-    indices = list(label_map.values())
-    if len(set(indices)) != len(indices):
-        raise ValueError(f"label map for {path} gives one index to two names")
-    text = json.dumps(label_map, indent=1, ensure_ascii=False)
-    fileio.atomic_write_text(path, text + "\n")
-
-
-def read_label_map(path):
-    """Reads a label map JSON written by `write_label_map`.
-
-    Returns:
-        A dict `{name: index}`.
-
-    Raises:
-        ValueError: the file is not a JSON object of name -> integer.
-
-    Example:
-        >>> label_map = read_label_map(
-        ...     "records/label_map.json")  # doctest: +SKIP
-    """
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            errno.ENOENT, "label map not found", str(path)
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"not a JSON label map, {path} ({error})") from None
-    if not isinstance(data, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in data.values()
-    ):
-        raise ValueError(
-            f"{path}: a label map must be a JSON object name -> int"
-        )
-    return data

@@ -14,7 +14,9 @@ module says which file, where, and how many records were lost:
   shard's own count from its record headers, see `record_format.py`);
 - `check_shard(path)` / `check_records(pattern)`: a full check before a long
   run (both CRCs of every record through TensorFlow, and each record parsed
-  as a `SequenceExample` with frames); `scripts/check_records.py` prints it.
+  as a `SequenceExample` with frames); `scripts/check_records.py` prints it;
+- `count_records(pattern)`: how many records some files hold, read through
+  TensorFlow (when no report says).
 
 Example:
     >>> checks = check_records("records/val-*.tfrecord")  # doctest: +SKIP
@@ -325,3 +327,24 @@ def check_records(file_pattern, *, parse=True, progress=None):
         if progress is not None:
             progress(checks[-1])
     return checks
+
+
+def count_records(file_pattern):
+    """Number of TFRecords in the files matching `file_pattern`.
+
+    Reads every file once (use it when the example count is unknown).
+
+    Raises:
+        FileNotFoundError: no file matches.
+
+    Example:
+        >>> count_records("/data/kinetics/train-*.tfrecord")  # doctest: +SKIP
+        234619
+    """
+    files = tf.io.gfile.glob(file_pattern)
+    if not files:
+        raise FileNotFoundError(f"No files match {file_pattern!r}")
+    dataset = tf.data.TFRecordDataset(
+        files, num_parallel_reads=tf.data.AUTOTUNE
+    )
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))

@@ -473,6 +473,7 @@ def make_dataset(
         ['test', 'train']
     """
     from nonlocal_tf.data import annotations
+    from nonlocal_tf.data import label_maps
 
     config = config or SyntheticConfig()
     output_dir = os.fspath(output_dir)
@@ -520,7 +521,7 @@ def make_dataset(
         if bar is not None:
             bar.close()
     label_map_path = os.path.join(output_dir, "label_map.json")
-    annotations.write_label_map(label_map_path, dict(LABEL_MAP))
+    label_maps.write_label_map(label_map_path, dict(LABEL_MAP))
     return SyntheticDataset(
         entries=entries,
         lists=lists,

@@ -1,28 +1,26 @@
 """SavedModel export for TF Serving, warm-up requests and client helpers.
 
-`export_saved_model` and `describe_signatures` import TensorFlow and Keras
-when first used, so `nonlocal_tf.export.client` stays importable with NumPy
-and the standard library only.
+The names below are imported on first use (`nonlocal_tf.lazy_imports`), like
+the other packages that pull TensorFlow (`data`, `training`):
+`nonlocal_tf.export.client` (the REST client) stays importable with NumPy and
+the standard library only.
+
+Example:
+    >>> from nonlocal_tf import export
+    >>> path = export.export_saved_model(model, "/models", "c2d_nl")
+    >>> classifier = export.SavedModelClassifier(path)  # clips -> scores
 """
 
-__all__ = [
-    "describe_signatures",
-    "export_saved_model",
-    "load_label_names",
-    "read_clip_spec",
-]
+from nonlocal_tf import lazy_imports
 
-_LAZY = {
-    "describe_signatures": "nonlocal_tf.export.saved_model",
-    "export_saved_model": "nonlocal_tf.export.saved_model",
-    "load_label_names": "nonlocal_tf.export.labels",
-    "read_clip_spec": "nonlocal_tf.export.saved_model",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_imports.attach(
+    __name__,
+    {
+        "SavedModelClassifier": ".classifier",
+        "describe_signatures": ".saved_model",
+        "export_saved_model": ".saved_model",
+        "read_clip_spec": ".saved_model",
+        # Class names are read by the data package (one reader of labels).
+        "load_label_names": "nonlocal_tf.data.label_maps",
+    },
+)

@@ -10,7 +10,7 @@ from absl import logging
 
 from nonlocal_tf.clip_spec import GLOBAL_AVERAGE
 from nonlocal_tf.clip_spec import ClipSpec
-from nonlocal_tf.export import labels as labels_lib
+from nonlocal_tf.data import label_maps
 
 DEFAULT_WARMUP_FRAMES = 8
 _PROBABILITY_TOLERANCE = 1e-2
@@ -121,7 +121,7 @@ def resolve_spec(model, clip_spec, num_frames, crop_size, input_shape):
 
 def resolve_label_names(label_names, num_classes, model_name):
     if label_names is None:
-        return labels_lib.default_label_names(num_classes)
+        return label_maps.default_label_names(num_classes)
     label_names = [str(name) for name in label_names]
     if len(label_names) != num_classes:
         raise ValueError(

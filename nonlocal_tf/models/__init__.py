@@ -1,4 +1,10 @@
-"""C2D / I3D video ResNets with non-local blocks (keras.ops/layers only)."""
+"""C2D / I3D video ResNets with non-local blocks (keras.ops/layers only).
+
+Imported eagerly, as `layers` and `zoo` are: Keras is the point of these
+packages (and importing them registers the layers for `.keras` loading),
+while `data`, `training` and `export` load on first use
+(`nonlocal_tf.lazy_imports`) to keep TensorFlow out of light modules.
+"""
 
 from nonlocal_tf.models.affine import Affine
 from nonlocal_tf.models.architecture import STEMS

@@ -263,9 +263,9 @@ def class_names(label_map, records, num_classes):
     Returns:
         `(names or None, num_classes)`.
     """
-    from nonlocal_tf import training
+    from nonlocal_tf.data import label_maps
 
     try:
-        return training.resolve_class_names(label_map, records, num_classes)
+        return label_maps.resolve_class_names(label_map, records, num_classes)
     except ValueError as error:
         raise app.UsageError(str(error)) from None

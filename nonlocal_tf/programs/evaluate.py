@@ -73,11 +73,10 @@ def load_model(num_classes):
     if bool(source) == bool(FLAGS.saved_model):
         raise app.UsageError("Give exactly one of --model and --saved_model.")
     if FLAGS.saved_model:
-        from nonlocal_tf import training
-        from nonlocal_tf.export import read_clip_spec
+        from nonlocal_tf import export
 
-        classifier = training.SavedModelClassifier(FLAGS.saved_model)
-        spec = read_clip_spec(FLAGS.saved_model)
+        classifier = export.SavedModelClassifier(FLAGS.saved_model)
+        spec = classifier.clip_spec
         if spec is None:
             raise app.UsageError(
                 f"{FLAGS.saved_model} has no clip spec (exported before "

@@ -94,7 +94,7 @@ def _is_video_classifier(path):
 
 def main(argv):
     del argv
-    from nonlocal_tf.export import labels as labels_lib
+    from nonlocal_tf.data import label_maps
     from nonlocal_tf.export import saved_model
 
     source = FLAGS.model or FLAGS.keras_model
@@ -102,7 +102,7 @@ def main(argv):
         raise app.UsageError("Give exactly one of --model and --keras_model.")
     label_names = None
     if FLAGS.labels:
-        label_names = labels_lib.load_label_names(FLAGS.labels)
+        label_names = label_maps.load_label_names(FLAGS.labels)
     model, spec = _load(source, label_names)
     from_logits = {"auto": "auto", "true": True, "false": False}[
         FLAGS.from_logits

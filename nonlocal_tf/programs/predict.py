@@ -57,9 +57,9 @@ flags.mark_flag_as_required("video")
 def load_labels():
     if not FLAGS.labels:
         return None
-    from nonlocal_tf.export import labels
+    from nonlocal_tf.data import label_maps
 
-    return labels.load_label_names(FLAGS.labels)
+    return label_maps.load_label_names(FLAGS.labels)
 
 
 def load_model(names):
@@ -67,9 +67,9 @@ def load_model(names):
     if bool(FLAGS.model) == bool(FLAGS.saved_model):
         raise app.UsageError("Give exactly one of --model and --saved_model.")
     if FLAGS.saved_model:
-        from nonlocal_tf import training
+        from nonlocal_tf import export
 
-        model = training.SavedModelClassifier(FLAGS.saved_model)
+        model = export.SavedModelClassifier(FLAGS.saved_model)
         if model.clip_spec is None:
             raise app.UsageError(
                 f"{FLAGS.saved_model} has no clip spec (exported before clip "

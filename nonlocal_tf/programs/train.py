@@ -136,12 +136,12 @@ def _steps_per_epoch(global_batch_size):
         return FLAGS.steps_per_epoch
     if not (FLAGS.epochs or FLAGS.lr_boundary_epochs or FLAGS.warmup_epochs):
         return None
-    from nonlocal_tf import training
+    from nonlocal_tf import data
 
     examples = FLAGS.num_train_examples
     if not examples:
         logging.info("Counting records in %s ...", FLAGS.train_records)
-        examples = training.count_records(FLAGS.train_records)
+        examples = data.count_records(FLAGS.train_records)
     steps = examples // global_batch_size
     if steps < 1:
         raise app.UsageError(

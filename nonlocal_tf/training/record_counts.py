@@ -15,12 +15,18 @@ Example:
 import numpy as np
 
 
-def _to_str(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def check_labels(labels, video_ids, num_classes, multi_label):
-    """Refuses unlabelled (-1) or out-of-range labels, naming a video."""
+    """Refuses unlabelled (-1) or out-of-range labels, naming a video.
+
+    Args:
+        labels: `(N,)` class indices (multi-hot `(N, C)` labels pass).
+        video_ids: `(N,)` id strings (`results.video_id_strings`), or None.
+        num_classes: The model's class count.
+        multi_label: Whether the labels are multi-hot.
+
+    Raises:
+        ValueError: the first bad video, by id (or index).
+    """
     if multi_label or labels.ndim != 1 or not labels.size:
         return
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
@@ -29,7 +35,7 @@ def check_labels(labels, video_ids, num_classes, multi_label):
     first = bad[0]
     name = f"video {first}"
     if video_ids is not None:
-        name = f"video {_to_str(np.asarray(video_ids).reshape(-1)[first])!r}"
+        name = f"video {str(np.asarray(video_ids).reshape(-1)[first])!r}"
     if labels[first] < 0:
         raise ValueError(
             f"test {name} has no label (label -1; records prepared without "

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.training import evaluation
+from nonlocal_tf.training import result_files
 from nonlocal_tf.training import strategy as strategy_lib
 from nonlocal_tf.training import trainer
 
@@ -175,11 +176,11 @@ class VideoClassificationTask:
             values["setup"] = setup
         values.update(extra or {})
         path = os.path.join(output_dir, "metrics.json")
-        evaluation.write_metrics_json(result, path, values)
-        evaluation.write_per_class_csv(
+        result_files.write_metrics_json(result, path, values)
+        result_files.write_per_class_csv(
             result, os.path.join(output_dir, "per_class.csv")
         )
-        evaluation.write_predictions_csv(
+        result_files.write_predictions_csv(
             result, os.path.join(output_dir, "predictions.csv")
         )
         return path

@@ -1,6 +1,4 @@
-"""Kinetics CSVs, `path,label` lists and label maps."""
-
-import json
+"""Kinetics CSVs and `path,label` lists (label maps: label_maps_test.py)."""
 
 import pytest
 
@@ -96,28 +94,3 @@ def test_video_list_duplicates_are_refused(tmp_path):
     listing.write_text("a.mp4,x\nb.mp4,y\na.mp4,z\n")
     with pytest.raises(ValueError, match="line 1"):
         annotations.read_video_list(listing)
-
-
-def test_label_maps(tmp_path):
-    entries = [
-        annotations.VideoEntry("a", "a", ("zumba",)),
-        annotations.VideoEntry("b", "b", ("abseiling", "class 10")),
-        annotations.VideoEntry("c", "c", ("class 9",)),
-    ]
-    label_map = annotations.build_label_map(entries)
-    assert label_map == {
-        "abseiling": 0,
-        "class 9": 1,
-        "class 10": 2,
-        "zumba": 3,
-    }
-    numeric = [annotations.VideoEntry("a", "a", ("3", "10"))]
-    assert annotations.build_label_map(numeric) == {"3": 3, "10": 10}
-    path = tmp_path / "label_map.json"
-    annotations.write_label_map(path, label_map)
-    assert json.loads(path.read_text()) == label_map
-    assert annotations.read_label_map(path) == label_map
-    assert not list(tmp_path.glob("*.tmp-*"))
-    path.write_text('["not", "a", "map"]')
-    with pytest.raises(ValueError, match="name -> int"):
-        annotations.read_label_map(path)

@@ -334,21 +334,3 @@ def test_client_clip_resizes_the_short_side_and_crops(video_file):
     # More frames than the video has: neighbours repeat, in order.
     long = clip_io.read_video_clip(video_file, 19)
     np.testing.assert_array_equal(long[::2], _decoded_video(video_file))
-
-
-def test_rest_client_needs_no_tensorflow():
-    code = (
-        "import sys\n"
-        "from nonlocal_tf.export import client, clip_io\n"
-        "heavy = {'tensorflow', 'keras', 'grpc'} & set(sys.modules)\n"
-        "assert not heavy, heavy\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=helpers.clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]

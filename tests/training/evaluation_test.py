@@ -8,6 +8,8 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.training import evaluation
+from nonlocal_tf.training import result_files
+from nonlocal_tf.training import results
 from tests.training import tiny
 
 NUM_CLIPS, NUM_CROPS = 2, 3
@@ -113,7 +115,7 @@ def test_per_class_csv_and_metrics_json(single_label_data, tmp_path):
         progress=False,
     )
     path = tmp_path / "per_class.csv"
-    evaluation.write_per_class_csv(result, str(path))
+    result_files.write_per_class_csv(result, str(path))
     rows = list(csv.DictReader(path.open()))
     assert [r["class_name"] for r in rows] == names
     video = probabilities.mean(axis=1)
@@ -126,12 +128,12 @@ def test_per_class_csv_and_metrics_json(single_label_data, tmp_path):
         else:
             assert row["top1"] == "nan"
     metrics_path = tmp_path / "metrics.json"
-    evaluation.write_metrics_json(result, str(metrics_path), {"model": "x"})
+    result_files.write_metrics_json(result, str(metrics_path), {"model": "x"})
     values = json.loads(metrics_path.read_text())
     assert values["top1"] == pytest.approx(hits.mean())
     assert values["model"] == "x"
     predictions = tmp_path / "predictions.csv"
-    evaluation.write_predictions_csv(result, str(predictions))
+    result_files.write_predictions_csv(result, str(predictions))
     rows = list(csv.DictReader(predictions.open()))
     assert rows[0]["video_id"] == "video_0"
     assert int(rows[0]["top_indices"].split()[0]) == video[0].argmax()
@@ -198,7 +200,7 @@ def test_bad_test_elements_are_rejected():
     with pytest.raises(ValueError, match="no views"):
         evaluation.evaluate(_score_reader, dataset, progress=False)
     with pytest.raises(ValueError, match="clips x"):
-        evaluation.center_view_index(6, num_clips=10, num_crops=3)
+        results.center_view_index(6, num_clips=10, num_crops=3)
     with pytest.raises(ValueError, match="no videos"):
         evaluation.evaluate(
             _score_reader,
