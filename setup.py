@@ -27,6 +27,8 @@ PROGRAMS = {
     "serving-client": "serving_client",
     "check-records": "check_records",
     "demo": "demo",
+    "prepare-data": "prepare_data",
+    "data-service": "data_service",
 }
 
 

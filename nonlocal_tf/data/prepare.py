@@ -22,11 +22,12 @@ skipped, logged with their reason and listed in `<split>_report.json` (see
 import os
 import time
 
+from nonlocal_tf.data import label_maps
 from nonlocal_tf.data.preparation import local
 from nonlocal_tf.data.preparation import plan as plan_lib
 from nonlocal_tf.data.preparation import report
 
-LABEL_MAP_FILE = plan_lib.LABEL_MAP_FILE
+LABEL_MAP_FILE = label_maps.LABEL_MAP_FILE
 UNKNOWN_LABEL = plan_lib.UNKNOWN_LABEL
 DUPLICATE_ID = plan_lib.DUPLICATE_ID
 ENGINES = ("local", "beam")
@@ -101,6 +102,8 @@ def prepare_dataset(
     started = time.perf_counter()
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    # Rows `read_annotations(..., bad_rows="skip")` left out, for the report.
+    bad_rows = [row.as_dict() for row in getattr(entries, "bad_rows", ())]
     entries = list(entries)
     settings = plan_lib.make_settings(
         entries,
@@ -127,5 +130,9 @@ def prepare_dataset(
     else:
         local.run(plan, num_workers=num_workers, progress=progress)
     return report.write_report(
-        plan, started, engine=engine, engine_metrics=metrics
+        plan,
+        started,
+        engine=engine,
+        engine_metrics=metrics,
+        bad_annotation_rows=bad_rows,
     )

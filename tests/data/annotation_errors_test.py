@@ -1,6 +1,7 @@
 """Malformed annotation files: BOMs handled, bad rows named by file and line
 (or skipped and listed), no row ever merged into another."""
 
+import json
 import pickle
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from nonlocal_tf.data import annotations
 from nonlocal_tf.data import label_maps
 from nonlocal_tf.data.annotation_rows import AnnotationError
 from tests import cli_helpers
+from tests.data import helpers
 
 BOM = b"\xef\xbb\xbf"
 KINETICS_HEADER = "label,youtube_id,time_start,time_end,split\n"
@@ -145,6 +147,33 @@ def test_prepare_data_names_the_bad_row(tmp_path):
         "--noprogress",
     )
     cli_helpers.assert_user_error(completed, f"{listing}:2", "quote")
+
+
+def test_prepare_data_can_skip_bad_rows_and_report_them(tmp_path):
+    for name in ("a.mp4", "c.mp4"):
+        helpers.write_video(tmp_path / name, helpers.textured_frames(6, 32, 32))
+    listing = _write(tmp_path / "list.csv", 'a.mp4,x\n"b.mp4,y\nc.mp4,x\n')
+    completed = cli_helpers.run_program(
+        "prepare_data.py",
+        f"--annotations={listing}",
+        f"--video_dir={tmp_path}",
+        f"--output_dir={tmp_path / 'records'}",
+        "--bad_annotation_rows=skip",
+        "--num_workers=0",
+        "--noprogress",
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert f"left out {listing}:2: malformed_csv" in completed.stdout
+    report = json.loads(
+        (tmp_path / "records" / "train_report.json").read_text()
+    )
+    assert report["written"] == 2  # a.mp4 and c.mp4: no row swallowed
+    ((row),) = report["bad_annotation_rows"]
+    assert (row["path"], row["line"], row["reason"]) == (
+        str(listing),
+        2,
+        "malformed_csv",
+    )
 
 
 def test_cli_prints_the_annotation_error_as_one_line(tmp_path):

@@ -128,7 +128,14 @@ def report_path(output_dir, split):
     return os.path.join(output_dir, f"{split}_report.json")
 
 
-def write_report(plan, started, *, engine="local", engine_metrics=None):
+def write_report(
+    plan,
+    started,
+    *,
+    engine="local",
+    engine_metrics=None,
+    bad_annotation_rows=(),
+):
     """Totals the shard states, writes the report; returns a `PrepareResult`.
 
     Args:
@@ -136,6 +143,8 @@ def write_report(plan, started, *, engine="local", engine_metrics=None):
         started: `time.perf_counter()` at the start of the run.
         engine: the engine's name.
         engine_metrics: the engine's own counters, if any.
+        bad_annotation_rows: annotation rows skipped as malformed
+            (`BadRow.as_dict()`), listed in the report.
 
     Raises:
         NothingPreparedError: no video was written (after writing the
@@ -184,6 +193,7 @@ def write_report(plan, started, *, engine="local", engine_metrics=None):
                 for p, state in zip(plan.paths, states, strict=True)
             },
             "skipped_videos": skipped_videos,
+            "bad_annotation_rows": list(bad_annotation_rows),
         },
     )
     logging.info("prepare %s: %s", plan.split, result.summary())
