@@ -5,6 +5,7 @@ import hashlib
 import os
 import types
 
+import keras
 import numpy as np
 import pytest
 
@@ -47,6 +48,14 @@ def test_keras_file_and_a_new_spec(trained, tmp_path):
     model, _ = trained
     path = str(tmp_path / "model.keras")
     model.save(path)
+    # Plain Keras, safe mode: the zoo model's class, spec and outputs.
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(reloaded) is VideoClassifier
+    assert reloaded.clip_spec == zoo.get_entry(NAME).clip_spec
+    assert reloaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(
+        to_numpy(reloaded(CLIP)), to_numpy(model(CLIP))
+    )
     assert zoo.clip_spec_of(path) == model.clip_spec
     same = zoo.load_model(path)
     np.testing.assert_allclose(to_numpy(same(CLIP)), to_numpy(model(CLIP)))
