@@ -10,16 +10,15 @@
 - `slow`: answers after `SLOW_SECONDS` (longer than the tests' timeout);
 - `html_error`: 503 with an HTML page.
 
-Run it in-process (`with BadRestServer() as server: server.port`) or as a
-program (`python -m tests.export.bad_serving`, prints its port).
+Run it in-process: `with BadRestServer() as server: server.port`.
 """
 
 import http.server
 import json
 import socket
-import sys
-import threading
 import time
+
+from tests.export import fake_serving
 
 SLOW_SECONDS = 5.0
 
@@ -59,31 +58,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class BadRestServer:
+class BadRestServer(fake_serving.LocalHttpServer):
     """The misbehaving server on a free local port (a context manager)."""
 
     def __init__(self):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
-if __name__ == "__main__":
-    with BadRestServer() as server:
-        print(server.port, flush=True)
-        try:
-            sys.stdin.read()
-        except KeyboardInterrupt:
-            pass
+        super().__init__(_Handler)

@@ -96,7 +96,31 @@ def _encode_output(name, value):
     return array.tolist()
 
 
-class FakeRestServer:
+class LocalHttpServer:
+    """An HTTP server with `handler` on a free local port, in a thread.
+
+    A context manager: the server runs inside the `with` block.
+    """
+
+    def __init__(self, handler):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True
+        )
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class FakeRestServer(LocalHttpServer):
     """`POST /v1/models/NAME[/versions/V]:predict`, row and columnar."""
 
     def __init__(self, loaded, name, version):
@@ -122,20 +146,7 @@ class FakeRestServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().__init__(Handler)
 
     def predict(self, path, body):
         match = _PREDICT_PATH.match(path)
