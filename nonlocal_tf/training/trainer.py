@@ -8,21 +8,19 @@ uninterrupted one.
 
 import dataclasses
 import os
-import time
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from nonlocal_tf.data import skipped
 from nonlocal_tf.training import checkpointing
 from nonlocal_tf.training import config as config_lib
 from nonlocal_tf.training import inputs
-from nonlocal_tf.training import losses
 from nonlocal_tf.training import optimizer as optimizer_lib
 from nonlocal_tf.training import schedules
 from nonlocal_tf.training import strategy as strategy_lib
-from nonlocal_tf.training import summaries
+from nonlocal_tf.training import train_logger
+from nonlocal_tf.training import train_step as train_step_lib
 
 # Keys whose change between a run and its restart does not change results.
 _COSMETIC_KEYS = ("progress_bar", "log_every_steps", "extra")
@@ -108,93 +106,6 @@ def _record_config(config, info, global_batch_size, resumed_from, model):
     )
 
 
-class _Logger:
-    """Interval averages to TensorBoard, absl logging and a progress bar."""
-
-    def __init__(self, config, info, global_batch_size, schedule):
-        self._config = config
-        self._chief = info.is_chief
-        self._global_batch_size = global_batch_size
-        self._schedule = schedule
-        self._writer = None
-        if self._chief:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(config.model_dir, "train")
-            )
-        self._progbar = None
-        self.history = []
-        self._reset(time.perf_counter())
-
-    def _reset(self, now):
-        self._loss = self._hits = self._count = 0.0
-        self._steps = 0
-        self._start = now
-
-    def start_epoch(self, epoch, step_in_epoch, steps_in_epoch):
-        if not (self._chief and self._config.progress_bar):
-            return
-        print(f"Epoch {epoch + 1}/{self._config.epochs}", flush=True)
-        self._progbar = keras.utils.Progbar(
-            steps_in_epoch, stateful_metrics=["loss", "accuracy", "lr"]
-        )
-        if step_in_epoch:
-            self._progbar.update(step_in_epoch)
-
-    def step(self, step, step_in_epoch, loss, hits, count, loss_scale):
-        self._loss += loss
-        self._hits += hits
-        self._count += count
-        self._steps += 1
-        learning_rate = float(self._schedule(step - 1))
-        if self._progbar is not None:
-            self._progbar.update(
-                step_in_epoch,
-                values=[
-                    ("loss", self._loss / self._steps),
-                    ("accuracy", self._hits / max(self._count, 1.0)),
-                    ("lr", learning_rate),
-                ],
-            )
-        config = self._config
-        if step % config.log_every_steps and step != config.train_steps:
-            return None
-        now = time.perf_counter()
-        logs = {
-            "step": step,
-            "loss": self._loss / self._steps,
-            "accuracy": self._hits / max(self._count, 1.0),
-            "learning_rate": learning_rate,
-            "examples_per_second": self._global_batch_size
-            * self._steps
-            / max(now - self._start, 1e-9),
-        }
-        if loss_scale is not None:
-            logs["loss_scale"] = loss_scale
-        logs.update(skipped.loss_logs())  # records lost to bad data
-        self.history.append(logs)
-        if self._writer is not None:
-            with self._writer.as_default(step=step):
-                for name, value in logs.items():
-                    if name != "step":
-                        summaries.write_scalar(name, value, step)
-            self._writer.flush()
-        if self._progbar is None:
-            logging.info(
-                "step %d/%d: %s",
-                step,
-                config.train_steps,
-                ", ".join(
-                    f"{k}={v:.4g}" for k, v in logs.items() if k != "step"
-                ),
-            )
-        self._reset(now)
-        return logs
-
-    def close(self):
-        if self._writer is not None:
-            self._writer.close()
-
-
 def train(
     config,
     model_fn,
@@ -274,6 +185,67 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
     )
     loss_scaling = config.mixed_precision == "mixed_float16"
     schedule = _build_schedule(config)
+    model, optimizer = _build_model_and_optimizer(
+        config, model_fn, strategy, schedule, loss_scaling
+    )
+    data = inputs.WorkerInput(dataset_fn, global_batch_size, info)
+    checkpoint = checkpointing.RunCheckpoint(
+        config.model_dir,
+        model,
+        optimizer,
+        data.checkpoint_iterator,
+        info,
+        max_to_keep=config.max_checkpoints,
+        barrier=_barrier_fn(strategy, info),
+    )
+    resumed_from = _restore_or_initialise(
+        checkpoint, model, strategy, initial_weights
+    )
+    if info.is_chief:
+        _record_config(config, info, global_batch_size, resumed_from, model)
+        checkpointing.save_model_config(model, config.model_dir)
+
+    train_step = train_step_lib.make_train_step(
+        config,
+        model,
+        optimizer,
+        data,
+        strategy,
+        global_batch_size,
+        loss_scaling,
+    )
+    logger = train_logger.IntervalLogger(
+        config, info, global_batch_size, schedule
+    )
+    try:
+        step = _run_steps(
+            config,
+            train_step,
+            optimizer if loss_scaling else None,
+            checkpoint,
+            logger,
+            callbacks,
+            start=resumed_from or 0,
+        )
+    finally:
+        logger.close()
+    weights_path = os.path.join(config.model_dir, checkpointing.FINAL_WEIGHTS)
+    if info.is_chief:
+        checkpointing.save_final_weights(model, config.model_dir)
+        logging.info("Final weights: %s", weights_path)
+    return TrainResult(
+        model=model,
+        optimizer=optimizer,
+        step=step,
+        resumed_from=resumed_from,
+        history=logger.history,
+        weights_path=weights_path,
+    )
+
+
+def _build_model_and_optimizer(
+    config, model_fn, strategy, schedule, loss_scaling
+):
     with strategy.scope():
         model = model_fn()
         if not isinstance(model, keras.Model) or not model.built:
@@ -304,133 +276,67 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         len(model.trainable_variables),
         len(excluded),
     )
-    data = inputs.WorkerInput(dataset_fn, global_batch_size, info)
-    checkpoint = checkpointing.RunCheckpoint(
-        config.model_dir,
-        model,
-        optimizer,
-        data.checkpoint_iterator,
-        info,
-        max_to_keep=config.max_checkpoints,
-        barrier=_barrier_fn(strategy, info),
-    )
+    return model, optimizer
+
+
+def _restore_or_initialise(checkpoint, model, strategy, initial_weights):
+    """Restores the latest checkpoint (its step) or applies initial weights."""
     resumed_from = checkpoint.restore()
     if resumed_from is None:
         if initial_weights is not None:
             with strategy.scope():
                 initial_weights(model)
-        start = 0
     else:
         logging.info(
             "Resuming from step %d (%s).",
             resumed_from,
             checkpoint.latest_state(),
         )
-        start = resumed_from
-    if info.is_chief:
-        _record_config(config, info, global_batch_size, resumed_from, model)
-        checkpointing.save_model_config(model, config.model_dir)
+    return resumed_from
 
-    train_step = _make_train_step(
-        config,
-        model,
-        optimizer,
-        data,
-        strategy,
-        global_batch_size,
-        loss_scaling,
-    )
-    logger = _Logger(config, info, global_batch_size, schedule)
+
+def _run_steps(
+    config, train_step, scaled_optimizer, checkpoint, logger, callbacks, start
+):
+    """Steps from `start` to `config.train_steps`, epoch by epoch; the last.
+
+    Checkpoints every `checkpoint_every_steps` and at each epoch's end;
+    `scaled_optimizer` (or None) reports its dynamic loss scale.
+    """
     steps_per_epoch = config.steps_per_epoch
     step = start
-    try:
-        while step < config.train_steps:
-            epoch, step_in_epoch = divmod(step, steps_per_epoch)
-            steps_in_epoch = min(
-                steps_per_epoch, config.train_steps - epoch * steps_per_epoch
-            )
-            logger.start_epoch(epoch, step_in_epoch, steps_in_epoch)
-            while step_in_epoch < steps_in_epoch:
-                try:
-                    loss, hits, count = train_step()
-                except tf.errors.OutOfRangeError as error:
-                    raise ValueError(
-                        "The training dataset produced no elements (step "
-                        f"{step + 1})."
-                    ) from error
-                step += 1
-                step_in_epoch += 1
-                loss, hits, count = float(loss), float(hits), float(count)
-                loss_scale = (
-                    float(optimizer.dynamic_scale.numpy())
-                    if loss_scaling
-                    else None
-                )
-                logger.step(step, step_in_epoch, loss, hits, count, loss_scale)
-                step_logs = {"loss": loss, "accuracy": hits / max(count, 1.0)}
-                for callback in callbacks:
-                    callback(step, step_logs)
-                if (
-                    step % config.checkpoint_every_steps == 0
-                    or step_in_epoch == steps_in_epoch
-                ):
-                    checkpoint.save(step)
-    finally:
-        logger.close()
-    weights_path = os.path.join(config.model_dir, checkpointing.FINAL_WEIGHTS)
-    if info.is_chief:
-        checkpointing.save_final_weights(model, config.model_dir)
-        logging.info("Final weights: %s", weights_path)
-    return TrainResult(
-        model=model,
-        optimizer=optimizer,
-        step=step,
-        resumed_from=resumed_from,
-        history=logger.history,
-        weights_path=weights_path,
-    )
-
-
-def _make_train_step(
-    config, model, optimizer, data, strategy, global_batch_size, loss_scaling
-):
-    def replica_step(batch):
-        clips, labels = batch
-        with tf.GradientTape() as tape:
-            predictions = model(clips, training=True)
-            per_example = losses.per_example_loss(
-                labels,
-                predictions,
-                multi_label=config.multi_label,
-                from_logits=config.from_logits,
-                label_smoothing=config.label_smoothing,
-            )
-            loss = tf.nn.compute_average_loss(
-                per_example, global_batch_size=global_batch_size
-            )
-            if model.losses:
-                loss += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
-                )
-            scaled_loss = optimizer.scale_loss(loss) if loss_scaling else loss
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        optimizer.apply(gradients, model.trainable_variables)
-        hits = losses.top1_hits(
-            labels, predictions, multi_label=config.multi_label
+    while step < config.train_steps:
+        epoch, step_in_epoch = divmod(step, steps_per_epoch)
+        steps_in_epoch = min(
+            steps_per_epoch, config.train_steps - epoch * steps_per_epoch
         )
-        count = tf.cast(tf.shape(hits)[0], tf.float32)
-        return loss, tf.reduce_sum(hits), count
-
-    @tf.function
-    def train_step():
-        batch = data.distributed_next(strategy)
-        results = strategy.run(replica_step, args=(batch,))
-        return tuple(
-            strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            for value in results
-        )
-
-    return train_step
+        logger.start_epoch(epoch, step_in_epoch, steps_in_epoch)
+        while step_in_epoch < steps_in_epoch:
+            try:
+                loss, hits, count = train_step()
+            except tf.errors.OutOfRangeError as error:
+                raise ValueError(
+                    "The training dataset produced no elements (step "
+                    f"{step + 1})."
+                ) from error
+            step += 1
+            step_in_epoch += 1
+            loss, hits, count = float(loss), float(hits), float(count)
+            loss_scale = (
+                None
+                if scaled_optimizer is None
+                else float(scaled_optimizer.dynamic_scale.numpy())
+            )
+            logger.step(step, step_in_epoch, loss, hits, count, loss_scale)
+            step_logs = {"loss": loss, "accuracy": hits / max(count, 1.0)}
+            for callback in callbacks:
+                callback(step, step_logs)
+            if (
+                step % config.checkpoint_every_steps == 0
+                or step_in_epoch == steps_in_epoch
+            ):
+                checkpoint.save(step)
+    return step
 
 
 def read_run_config(model_dir):
