@@ -27,6 +27,7 @@ def make_train_step(
     Returns:
         `train_step() -> (loss, hits, count)` scalar tensors.
     """
+
     def replica_step(batch):
         clips, labels = batch
         with tf.GradientTape() as tape:
