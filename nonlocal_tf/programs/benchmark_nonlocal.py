@@ -1,4 +1,4 @@
-"""Times and memory of NonLocalBlock, full vs chunked, at the paper's shapes.
+r"""Times and memory of NonLocalBlock, full vs chunked, at the paper's shapes.
 
 Each (shape, implementation, mode) runs in a fresh subprocess on the chosen
 Keras backend, compiled (`tf.function` / `jax.jit`; torch runs eagerly):
@@ -13,6 +13,8 @@ the PySlowFast figures given in issue 2, and writes everything as JSON
 
     python scripts/benchmark_nonlocal.py --output benchmarks/nonlocal.json
     python scripts/benchmark_nonlocal.py --backend=jax --configs=res3,res4
+    python scripts/benchmark_nonlocal.py --configs=long_clip \
+        --implementations=full,chunked --rounds=3
     python scripts/benchmark_nonlocal.py --quick   # seconds: checks it works
 """
 
