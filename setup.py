@@ -16,7 +16,8 @@ def _version():
 
 # The command-line programs (nonlocal_tf/programs/<name>.py, each with a
 # `run`); scripts/<name>.py runs the same from a checkout. make_model_zoo is
-# left out: it rewrites a checkout's MODEL_ZOO.md, which a wheel has not.
+# left out: it rewrites a checkout's MODEL_ZOO.md, which a wheel has not; so
+# is benchmark_nonlocal, run from a checkout as the other benchmarks.
 PROGRAMS = {
     "train": "train",
     "evaluate": "evaluate",

@@ -103,8 +103,9 @@ def test_installed_wheel_imports_the_zoo(installed, tmp_path):
 
 
 # Programs with no console command: a developer tool that rewrites the
-# checkout's MODEL_ZOO.md (not in the wheel).
-CHECKOUT_ONLY = {"make_model_zoo"}
+# checkout's MODEL_ZOO.md (not in the wheel), and the block benchmark (run
+# from a checkout, as the other benchmarks).
+CHECKOUT_ONLY = {"make_model_zoo", "benchmark_nonlocal"}
 
 
 def _programs():

@@ -9,22 +9,12 @@ class counts agree, and non-local blocks keep their identity initialisation.
 """
 
 import dataclasses
-import os
-import re
 
 import keras
 import numpy as np
 
 from . import caffe2_names
-from . import checkpoints
-
-_KERAS_BRANCHES = {
-    "0": "branch1",
-    "1": "branch2a",
-    "2": "branch2b",
-    "3": "branch2c",
-}
-_KERAS_NAME = re.compile(r"^conv(\d)_block(\d+)_([0-3])_(conv|bn)$")
+from . import inflation_sources
 
 
 @dataclasses.dataclass
@@ -64,152 +54,6 @@ class InflationReport:
 
     def __str__(self):
         return self.summary()
-
-
-@dataclasses.dataclass
-class _Source:
-    """2D weights in the Caffe2 namespace (conv kernels (O, I, kH, kW))."""
-
-    label: str
-    tensors: dict
-    bn_epsilon: float
-    stride_in_1x1: bool | None
-    notes: list
-
-
-def _from_caffe2(path):
-    ckpt = checkpoints.read_checkpoint(path)
-    return _Source(
-        label=str(path),
-        tensors=dict(ckpt.tensors),
-        bn_epsilon=1e-5,
-        stride_in_1x1=None,
-        notes=[],
-    )
-
-
-def _from_keras(model):
-    """keras.applications ResNet50/101 weights under Caffe2 names."""
-    tensors = {}
-    biases = {}
-    epsilon = None
-    for layer in model.layers:
-        name = layer.name
-        if name in ("conv1_conv", "conv1_bn"):
-            stem = "conv1" if name == "conv1_conv" else "res_conv1_bn"
-            kind = "conv" if name == "conv1_conv" else "bn"
-        elif name == "predictions":
-            kernel, bias = (np.asarray(w) for w in layer.get_weights())
-            tensors["pred_w"] = kernel.T
-            tensors["pred_b"] = bias
-            continue
-        else:
-            match = _KERAS_NAME.match(name)
-            if not match:
-                if layer.weights:
-                    raise ValueError(
-                        f"inflate_2d_weights: keras model '{model.name}' has "
-                        f"a weighted layer '{name}' that is not part of a "
-                        "keras.applications ResNet"
-                    )
-                continue
-            stage, block, branch, kind = match.groups()
-            prefix = f"res{stage}_{int(block) - 1}_{_KERAS_BRANCHES[branch]}"
-            stem = prefix if kind == "conv" else f"{prefix}_bn"
-        if kind == "conv":
-            weights = layer.get_weights()
-            tensors[f"{stem}_w"] = np.transpose(weights[0], (3, 2, 0, 1))
-            if len(weights) > 1:
-                bn = "res_conv1_bn" if stem == "conv1" else f"{stem}_bn"
-                biases[bn] = np.asarray(weights[1])
-        else:
-            gamma, beta, mean, var = (
-                np.asarray(w) for w in layer.get_weights()
-            )
-            tensors[f"{stem}_s"] = gamma
-            tensors[f"{stem}_b"] = beta
-            tensors[f"{stem}_rm"] = mean
-            tensors[f"{stem}_riv"] = var
-            epsilon = layer.epsilon
-    for bn, bias in biases.items():
-        # BN(conv(x) + c) with mean m == BN(conv(x)) with mean m - c.
-        tensors[f"{bn}_rm"] = tensors[f"{bn}_rm"] - bias
-    notes = []
-    if biases:
-        notes.append(
-            f"{len(biases)} conv biases folded into the following BN's "
-            "moving mean"
-        )
-    return _Source(
-        label=f"keras model '{model.name}'",
-        tensors=tensors,
-        bn_epsilon=epsilon if epsilon is not None else 1e-5,
-        stride_in_1x1=True,
-        notes=notes,
-    )
-
-
-def _keras_resnet_from_file(path):
-    """Rebuilds the keras.applications ResNet a weights file was saved from."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if "layers" in f and "vars" in f:
-            groups = list(f["layers"])
-            convs = sum(1 for g in groups if g.startswith("conv2d"))
-            dense = [g for g in groups if g.startswith("dense")]
-            classes = (
-                f["layers"][dense[0]]["vars"]["0"].shape[1] if dense else None
-            )
-        else:
-            groups = [str(n) for n in f.attrs.get("layer_names", list(f))]
-            groups = [g.decode() if isinstance(g, bytes) else g for g in groups]
-            convs = sum(1 for g in groups if g.endswith("_conv"))
-            classes = None
-            if "predictions" in f:
-                kernels = []
-                f["predictions"].visititems(
-                    lambda n, o: (
-                        kernels.append(o.shape)
-                        if hasattr(o, "shape") and len(o.shape) == 2
-                        else None
-                    )
-                )
-                classes = kernels[0][1] if kernels else None
-    builders = {
-        53: keras.applications.ResNet50,
-        104: keras.applications.ResNet101,
-    }
-    if convs not in builders:
-        raise ValueError(
-            f"{path}: found {convs} conv layers; expected the 53 of a "
-            "keras.applications ResNet50 or the 104 of a ResNet101"
-        )
-    model = builders[convs](
-        weights=None,
-        include_top=classes is not None,
-        classes=classes or 1000,
-        input_shape=(None, None, 3) if classes is None else None,
-    )
-    model.load_weights(path)
-    return model
-
-
-def _load_source(source):
-    if isinstance(source, keras.Model):
-        return _from_keras(source)
-    path = os.fspath(source)
-    fmt = checkpoints.detect_format(path)
-    if fmt == "keras_h5":
-        src = _from_keras(_keras_resnet_from_file(path))
-        src.label = path
-        return src
-    if fmt == "pickle":
-        return _from_caffe2(path)
-    raise ValueError(
-        f"{path}: expected a Caffe2 ImageNet .pkl or a keras.applications "
-        f"ResNet weights file, found format {fmt!r}"
-    )
 
 
 def _bn_values(source, prefix, target_epsilon, to_affine):
@@ -266,7 +110,7 @@ def inflate_2d_weights(model, source, *, strict=True):
         ...     model, keras.applications.ResNet50(weights="imagenet"))
         >>> print(report)
     """
-    src = _load_source(source)
+    src = inflation_sources.load_source(source)
     targets, unmapped = caffe2_names.model_targets(model)
     if unmapped:
         raise ValueError(

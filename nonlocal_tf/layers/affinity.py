@@ -12,6 +12,10 @@ function of docs/reference.md §1:
 * `normalizer="softmax"`: softmax over keys (after multiplying by `scale`);
   `normalizer="count"`: divide by the key count N'.
 
+`instantiation_function` names the pairwise function and normaliser of each
+instantiation of the paper (§3.2), and `split_concatenation` gives the scalar
+query and key terms of the concatenation one.
+
 Everything here runs in float32 whatever the inputs' dtype, so the logits and
 the softmax never overflow under mixed precision. Two implementations:
 
@@ -29,6 +33,62 @@ from keras import ops
 PAIRWISE = ("dot", "concat_relu")
 NORMALIZERS = ("softmax", "count")
 IMPLEMENTATIONS = ("full", "chunked")
+
+
+def instantiation_function(instantiation, inner_dim, use_scale=True):
+    """`(pairwise, normalizer, scale)` of a non-local instantiation.
+
+    Args:
+        instantiation: `"embedded_gaussian"`, `"gaussian"`, `"dot_product"`
+            or `"concatenation"` (paper §3.2).
+        inner_dim: channels of `theta` and `phi`.
+        use_scale: scale the embedded Gaussian logits by `inner_dim**-0.5`
+            (official code).
+
+    Returns:
+        The `pairwise`, `normalizer` and `scale` arguments of `aggregate`.
+
+    Example:
+
+    >>> instantiation_function("dot_product", 256)
+    ('dot', 'count', None)
+    """
+    if instantiation in ("embedded_gaussian", "gaussian"):
+        scale = None
+        if instantiation == "embedded_gaussian" and use_scale:
+            scale = float(inner_dim) ** -0.5
+        return "dot", "softmax", scale
+    if instantiation == "dot_product":
+        return "dot", "count", None
+    return "concat_relu", "count", None
+
+
+def split_concatenation(query, key, kernel):
+    """Splits `w_f^T [theta_i, phi_j]` into scalar query and key terms.
+
+    Args:
+        query: (B, N, D) `theta` features.
+        key: (B, N', D) `phi` features.
+        kernel: (2 * D, 1) `w_f`: its first D rows multiply `theta`, the
+            rest `phi`.
+
+    Returns:
+        float32 `(query, key)` of shapes (B, N, 1) and (B, N', 1), the inputs
+        of `pairwise="concat_relu"`.
+
+    Example:
+
+    >>> q, k = split_concatenation(
+    ...     keras.random.normal((1, 6, 4)), keras.random.normal((1, 3, 4)),
+    ...     keras.random.normal((8, 1)))
+    >>> tuple(q.shape), tuple(k.shape)
+    ((1, 6, 1), (1, 3, 1))
+    """
+    kernel = ops.cast(kernel, "float32")
+    depth = kernel.shape[0] // 2
+    query = ops.matmul(ops.cast(query, "float32"), kernel[:depth])
+    key = ops.matmul(ops.cast(key, "float32"), kernel[depth:])
+    return query, key
 
 
 def pairwise_weights(

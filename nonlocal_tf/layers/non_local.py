@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from nonlocal_tf.layers import affinity
+from nonlocal_tf.layers import shapes
 
 INSTANTIATIONS = (
     "embedded_gaussian",
@@ -14,10 +15,7 @@ INSTANTIATIONS = (
 IMPLEMENTATIONS = ("full", "chunked")
 SUBSAMPLE_POSITIONS = ("before", "after")
 
-# Default max-pool of the keys/values per input rank (official code).
-_DEFAULT_POOL = {3: (2,), 4: (2, 2), 5: (1, 2, 2)}
 _CONV = {3: keras.layers.Conv1D, 4: keras.layers.Conv2D, 5: keras.layers.Conv3D}
-_LAYOUT = {3: "(B, L, C)", 4: "(B, H, W, C)", 5: "(B, T, H, W, C)"}
 
 
 @keras.saving.register_keras_serializable(package="nonlocal_tf")
@@ -146,27 +144,15 @@ class NonLocalBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_choice("instantiation", instantiation, INSTANTIATIONS)
-        _check_choice("implementation", implementation, IMPLEMENTATIONS)
-        _check_choice(
+        shapes.check_choice("instantiation", instantiation, INSTANTIATIONS)
+        shapes.check_choice("implementation", implementation, IMPLEMENTATIONS)
+        shapes.check_choice(
             "subsample_position", subsample_position, SUBSAMPLE_POSITIONS
         )
-        if inner_dim is not None and not _is_positive_int(inner_dim):
-            raise ValueError(
-                f"inner_dim must be a positive integer or None. "
-                f"Received: inner_dim={inner_dim!r}"
-            )
-        if not _is_positive_int(groups):
-            raise ValueError(
-                "groups must be a positive integer. "
-                f"Received: groups={groups!r}"
-            )
-        if not _is_positive_int(chunk_size):
-            raise ValueError(
-                "chunk_size must be a positive integer. "
-                f"Received: chunk_size={chunk_size!r}"
-            )
-        _check_subsample(subsample)
+        shapes.check_positive_int("inner_dim", inner_dim, or_none=True)
+        shapes.check_positive_int("groups", groups)
+        shapes.check_positive_int("chunk_size", chunk_size)
+        shapes.check_subsample(subsample)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomNormal(0.0, 0.01)
         self.instantiation = instantiation
@@ -204,63 +190,17 @@ class NonLocalBlock(keras.layers.Layer):
         return self._pool_size(self._rank)
 
     def _pool_size(self, rank):
-        if self.subsample is None or self.subsample is False:
-            return None
-        if self.subsample is True:
-            return _DEFAULT_POOL[rank]
-        if isinstance(self.subsample, int):
-            return (self.subsample,) * (rank - 2)
-        if len(self.subsample) != rank - 2:
-            raise ValueError(
-                f"subsample must give one pool size per non-channel axis of "
-                f"a {_LAYOUT[rank]} input ({rank - 2}). "
-                f"Received: subsample={self.subsample!r}"
-            )
-        return tuple(self.subsample)
+        return shapes.pool_size(self.subsample, rank)
 
     def _check_shape(self, shape, where):
-        rank = len(shape)
-        if rank not in _CONV:
-            raise ValueError(
-                f"NonLocalBlock '{self.name}' expects an input of rank 3 "
-                "(B, L, C), 4 (B, H, W, C) or 5 (B, T, H, W, C). "
-                f"Received at {where}: rank {rank}, shape {tuple(shape)}"
-            )
-        channels = shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"NonLocalBlock '{self.name}' needs a known channel axis. "
-                f"Received at {where}: shape {tuple(shape)}"
-            )
-        if self.built and (rank != self._rank or channels != self._channels):
-            raise ValueError(
-                f"NonLocalBlock '{self.name}' was built for inputs of rank "
-                f"{self._rank} with {self._channels} channels. Received at "
-                f"{where}: shape {tuple(shape)}"
-            )
-        if self.groups != 1:
-            if rank != 5:
-                raise ValueError(
-                    f"groups={self.groups} splits the temporal axis and needs "
-                    f"a (B, T, H, W, C) input. Received at {where}: shape "
-                    f"{tuple(shape)}"
-                )
-            if shape[1] is not None and shape[1] % self.groups:
-                raise ValueError(
-                    f"groups={self.groups} must divide T. Received at {where}:"
-                    f" T={shape[1]} (shape {tuple(shape)})"
-                )
-        pool_size = self._pool_size(rank)
-        if pool_size is not None:
-            for axis, (size, pool) in enumerate(
-                zip(shape[1:-1], pool_size, strict=True), start=1
-            ):
-                if size is not None and size < pool:
-                    raise ValueError(
-                        f"The subsample pool {pool_size} is larger than the "
-                        f"input along axis {axis}. Received at {where}: "
-                        f"shape {tuple(shape)}"
-                    )
+        shapes.check_input_shape(
+            shape,
+            where,
+            name=self.name,
+            subsample=self.subsample,
+            groups=self.groups,
+            built=(self._rank, self._channels) if self.built else None,
+        )
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -273,36 +213,54 @@ class NonLocalBlock(keras.layers.Layer):
                 f"pass inner_dim explicitly. Received: shape {input_shape}"
             )
         self._rank, self._channels, self._inner_dim = rank, channels, inner_dim
-        conv = _CONV[rank]
-        ones = (1,) * (rank - 2)
+        self._pool = self._pool_size(rank)
+        # Created in this order (their unseeded initializers draw in it),
+        # then built.
+        self._make_embeddings(inner_dim)
+        self._make_output(channels)
+        self._make_concat_project()
+        inner_shape = input_shape[:-1] + (inner_dim,)
+        for layer in (self.theta, self.phi, self.g):
+            if layer is not None:
+                layer.build(input_shape)
+        self.out.build(inner_shape)
+        if self.bn is not None:
+            self.bn.build(input_shape)
+        if self.concat_project is not None:
+            self.concat_project.build((None, 2 * inner_dim))
 
+    def _conv(self, name, filters, zero_init=False, dtype=None):
+        """A 1x1 conv of the input's rank, with bias."""
+        return _CONV[self._rank](
+            filters,
+            (1,) * (self._rank - 2),
+            use_bias=True,
+            kernel_initializer=(
+                "zeros" if zero_init else _fresh(self.kernel_initializer)
+            ),
+            bias_initializer=(
+                "zeros" if zero_init else _fresh(self.bias_initializer)
+            ),
+            dtype=dtype or self.dtype_policy,
+            name=name,
+        )
+
+    def _make_embeddings(self, inner_dim):
+        """`theta` and `phi` (none for the Gaussian), `g`."""
+        if self.instantiation != "gaussian":
+            self.theta = self._conv("theta", inner_dim)
+            self.phi = self._conv("phi", inner_dim)
+        self.g = self._conv("g", inner_dim)
+
+    def _make_output(self, channels):
+        """`out` and `bn`: zero at initialisation, so the block is identity."""
         # y of the count-normalised instantiations is not bounded by g: keep
         # it, `out` and `bn` in float32 under mixed precision.
         output_dtype = self.dtype_policy
         if self.instantiation in ("dot_product", "concatenation"):
             output_dtype = keras.DTypePolicy(self.dtype_policy.variable_dtype)
-
-        def conv_layer(name, filters, zero_init=False, dtype=None):
-            return conv(
-                filters,
-                ones,
-                use_bias=True,
-                kernel_initializer=(
-                    "zeros" if zero_init else _fresh(self.kernel_initializer)
-                ),
-                bias_initializer=(
-                    "zeros" if zero_init else _fresh(self.bias_initializer)
-                ),
-                dtype=dtype or self.dtype_policy,
-                name=name,
-            )
-
-        if self.instantiation != "gaussian":
-            self.theta = conv_layer("theta", inner_dim)
-            self.phi = conv_layer("phi", inner_dim)
-        self.g = conv_layer("g", inner_dim)
         # Without BN the block is an identity at init through a zero `out`.
-        self.out = conv_layer(
+        self.out = self._conv(
             "out", channels, zero_init=not self.use_bn, dtype=output_dtype
         )
         if self.use_bn:
@@ -313,7 +271,9 @@ class NonLocalBlock(keras.layers.Layer):
                 dtype=output_dtype,
                 name="bn",
             )
-        self._pool = self._pool_size(rank)
+
+    def _make_concat_project(self):
+        """`concat_project`, the `w_f` of the concatenation instantiation."""
         if self.instantiation == "concatenation":
             self.concat_project = keras.layers.Dense(
                 1,
@@ -322,16 +282,6 @@ class NonLocalBlock(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name="concat_project",
             )
-
-        inner_shape = input_shape[:-1] + (inner_dim,)
-        for layer in (self.theta, self.phi, self.g):
-            if layer is not None:
-                layer.build(input_shape)
-        self.out.build(inner_shape)
-        if self.bn is not None:
-            self.bn.build(input_shape)
-        if self.concat_project is not None:
-            self.concat_project.build((None, 2 * inner_dim))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -344,16 +294,9 @@ class NonLocalBlock(keras.layers.Layer):
         if not return_attention:
             return output
         shape = tuple(inputs.shape)
-        positions, groups = shape[1:-1], self.groups
-        if groups > 1 and shape[1] is not None:
-            positions = (shape[1] // groups,) + positions[1:]
-        pool_size = self._pool_size(len(shape)) or (1,) * len(positions)
-        keys = tuple(
-            None if n is None else n // p
-            for n, p in zip(positions, pool_size, strict=True)
+        attention_shape = shapes.attention_shape(
+            shape, self.groups, self._pool_size(len(shape))
         )
-        batch = shape[0] * groups if shape[0] is not None else None
-        attention_shape = (batch, _product(positions), _product(keys))
         return output, keras.KerasTensor(attention_shape, dtype="float32")
 
     # --- forward -----------------------------------------------------------
@@ -373,9 +316,13 @@ class NonLocalBlock(keras.layers.Layer):
             ops.reshape(t, (ops.shape(t)[0], -1, ops.shape(t)[-1]))
             for t in (query, key, value)
         )
-        pairwise, normalizer, scale = self._pairwise_function()
+        pairwise, normalizer, scale = affinity.instantiation_function(
+            self.instantiation, self._inner_dim, self.use_scale
+        )
         if self.instantiation == "concatenation":
-            query, key = self._project_concatenation(query, key)
+            query, key = affinity.split_concatenation(
+                query, key, self.concat_project.kernel
+            )
 
         if return_attention:
             attention = affinity.pairwise_weights(
@@ -420,25 +367,6 @@ class NonLocalBlock(keras.layers.Layer):
             key = pool(x if self.phi is None else self.phi(x))
         query = x if self.theta is None else self.theta(x)
         return query, key, value
-
-    def _pairwise_function(self):
-        if self.instantiation in ("embedded_gaussian", "gaussian"):
-            scale = None
-            if self.instantiation == "embedded_gaussian" and self.use_scale:
-                scale = float(self._inner_dim) ** -0.5
-            return "dot", "softmax", scale
-        if self.instantiation == "dot_product":
-            return "dot", "count", None
-        return "concat_relu", "count", None
-
-    def _project_concatenation(self, query, key):
-        """Splits w_f^T [theta_i, phi_j] into scalar query and key terms."""
-        kernel = ops.cast(self.concat_project.kernel, "float32")
-        query = ops.matmul(
-            ops.cast(query, "float32"), kernel[: self._inner_dim]
-        )
-        key = ops.matmul(ops.cast(key, "float32"), kernel[self._inner_dim :])
-        return query, key
 
     # --- config ------------------------------------------------------------
 
@@ -488,39 +416,3 @@ def _max_pool(x, pool_size):
 def _fresh(initializer):
     """A new instance, so unseeded random initializers draw new values."""
     return initializer.__class__.from_config(initializer.get_config())
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Unknown {name} {value!r}; expected one of {choices}. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def _check_subsample(subsample):
-    if subsample is None or isinstance(subsample, bool):
-        return
-    if _is_positive_int(subsample):
-        return
-    if isinstance(subsample, (tuple, list)) and all(
-        _is_positive_int(s) for s in subsample
-    ):
-        return
-    raise ValueError(
-        "subsample must be True, False, None, a positive int or a tuple of "
-        f"positive ints. Received: subsample={subsample!r}"
-    )
-
-
-def _product(sizes):
-    result = 1
-    for size in sizes:
-        if size is None:
-            return None
-        result *= size
-    return result
