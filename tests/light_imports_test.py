@@ -38,6 +38,7 @@ CASES = {
         "assert label_maps.read_label_map({label_map!r}) == {{'a': 1, 'b': 0}}"
     ),
     "nonlocal_tf.data.video_io": "from nonlocal_tf.data import video_io",
+    "nonlocal_tf.data.video_jpeg": "from nonlocal_tf.data import video_jpeg",
     "nonlocal_tf.training.results": (
         "from nonlocal_tf.training import results; "
         "results.compute_results([[[0.2, 0.8]]], [1])"

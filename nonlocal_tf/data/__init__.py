@@ -9,7 +9,7 @@
 
 The names below are imported on first use (`nonlocal_tf.lazy_imports`), like
 the other packages that pull TensorFlow (`training`, `export`), so worker
-processes that import only `nonlocal_tf.data.video_io` / `annotations` /
+processes that import only `nonlocal_tf.data.video_jpeg` / `annotations` /
 `label_maps` do not load TensorFlow.
 
 Example:
@@ -47,9 +47,9 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
         "write_label_map": ".label_maps",
         "load_label_names": ".label_maps",
         "resolve_class_names": ".label_maps",
-        "VideoDecodeError": ".video_io",
+        "VideoDecodeError": ".video_errors",
         "decode_video": ".video_io",
-        "count_frames": ".video_io",
-        "probe_video": ".video_io",
+        "count_frames": ".frame_selection",
+        "probe_video": ".video_container",
     },
 )

@@ -198,6 +198,88 @@ def clips_per_second(iterator, batch_size, num_batches):
     return clips / (time.perf_counter() - wall), cpu_ms
 
 
+def _prepare_figures(result, workers):
+    """The preparation section of the report, from a `PrepareResult`."""
+    return {
+        "videos": result.written,
+        "seconds_of_video": result.seconds_of_video,
+        "frames": result.frames,
+        "wall_seconds": result.elapsed_seconds,
+        "workers": workers,
+        "video_seconds_per_second": result.seconds_of_video
+        / result.elapsed_seconds,
+        "frames_per_second": result.frames / result.elapsed_seconds,
+    }
+
+
+def _loops(pattern, batch_size, clips_per_video):
+    """{loop name: function making its dataset}, the bare loop first.
+
+    The others are `build_dataset` at each of `TRAIN_SETTINGS`.
+    """
+    loops = {
+        "bare_decode_8_jpegs": lambda: bare_decode_dataset(pattern, batch_size)
+    }
+    for frames, rate in TRAIN_SETTINGS:
+        loops[f"train_{frames}x224x224_rate{rate}"] = functools.partial(
+            pipeline.build_dataset,
+            pattern,
+            ClipSpec(num_frames=frames, sampling_rate=rate),
+            mode="train",
+            batch_size=batch_size,
+            seed=0,
+            shuffle_buffer_size=8,
+            clips_per_video=clips_per_video,
+        )
+    return loops
+
+
+def _measure(loops, *, rounds, num_batches, batch_size):
+    """Times every loop once per round, after a warm-up.
+
+    Returns:
+        ({loop: clips per second, per round}, {loop: CPU ms per clip, per
+        round}).
+    """
+    measured = {name: [] for name in loops}
+    cpu = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, make in loops.items():
+            # A fresh iterator per measurement: an idle one would keep
+            # filling its prefetch buffers in the background.
+            batches = num_batches
+            if name.startswith("train_32"):
+                batches = max(1, num_batches // 4)
+            iterator = iter(make())
+            clips_per_second(iterator, batch_size, max(1, batches // 3))
+            rate, cpu_ms = clips_per_second(iterator, batch_size, batches)
+            measured[name].append(rate)
+            cpu[name].append(cpu_ms)
+            del iterator
+            gc.collect()
+    return measured, cpu
+
+
+def _rates(measured, cpu):
+    """The clips-per-second section: medians and ratios to the bare loop."""
+    bare = measured["bare_decode_8_jpegs"]
+    bare_cpu = statistics.median(cpu["bare_decode_8_jpegs"])
+    rates = {}
+    for name, values in measured.items():
+        cpu_ms = statistics.median(cpu[name])
+        rates[name] = {
+            "rounds": values,
+            "median": statistics.median(values),
+            "ratio_to_bare": statistics.median(
+                v / b for v, b in zip(values, bare, strict=True)
+            ),
+            "cpu_ms_per_clip": cpu_ms,
+            "cpu_ratio_to_bare": bare_cpu / cpu_ms,
+            "idle_cores_clips_per_second": os.cpu_count() * 1000 / cpu_ms,
+        }
+    return rates
+
+
 def run(
     work_dir,
     *,
@@ -250,62 +332,15 @@ def run(
         "jpeg_qscale": jpeg_qscale,
         "clips_per_video": clips_per_video,
         "mean_jpeg_bytes": _mean_jpeg_bytes(pattern),
-        "prepare": {
-            "videos": result.written,
-            "seconds_of_video": result.seconds_of_video,
-            "frames": result.frames,
-            "wall_seconds": result.elapsed_seconds,
-            "workers": prepare_workers,
-            "video_seconds_per_second": result.seconds_of_video
-            / result.elapsed_seconds,
-            "frames_per_second": result.frames / result.elapsed_seconds,
-        },
+        "prepare": _prepare_figures(result, prepare_workers),
     }
-    loops = {
-        "bare_decode_8_jpegs": lambda: bare_decode_dataset(pattern, batch_size)
-    }
-    for frames, rate in TRAIN_SETTINGS:
-        loops[f"train_{frames}x224x224_rate{rate}"] = functools.partial(
-            pipeline.build_dataset,
-            pattern,
-            ClipSpec(num_frames=frames, sampling_rate=rate),
-            mode="train",
-            batch_size=batch_size,
-            seed=0,
-            shuffle_buffer_size=8,
-            clips_per_video=clips_per_video,
-        )
-    measured = {name: [] for name in loops}
-    cpu = {name: [] for name in loops}
-    for _ in range(rounds):
-        for name, make in loops.items():
-            # A fresh iterator per measurement: an idle one would keep
-            # filling its prefetch buffers in the background.
-            batches = num_batches
-            if name.startswith("train_32"):
-                batches = max(1, num_batches // 4)
-            iterator = iter(make())
-            clips_per_second(iterator, batch_size, max(1, batches // 3))
-            rate, cpu_ms = clips_per_second(iterator, batch_size, batches)
-            measured[name].append(rate)
-            cpu[name].append(cpu_ms)
-            del iterator
-            gc.collect()
-    bare = measured["bare_decode_8_jpegs"]
-    bare_cpu = statistics.median(cpu["bare_decode_8_jpegs"])
-    report["clips_per_second"] = {}
-    for name, values in measured.items():
-        cpu_ms = statistics.median(cpu[name])
-        report["clips_per_second"][name] = {
-            "rounds": values,
-            "median": statistics.median(values),
-            "ratio_to_bare": statistics.median(
-                v / b for v, b in zip(values, bare, strict=True)
-            ),
-            "cpu_ms_per_clip": cpu_ms,
-            "cpu_ratio_to_bare": bare_cpu / cpu_ms,
-            "idle_cores_clips_per_second": os.cpu_count() * 1000 / cpu_ms,
-        }
+    measured, cpu = _measure(
+        _loops(pattern, batch_size, clips_per_video),
+        rounds=rounds,
+        num_batches=num_batches,
+        batch_size=batch_size,
+    )
+    report["clips_per_second"] = _rates(measured, cpu)
     report["load_average_before"] = load_before
     report["load_average_after"] = os.getloadavg()
     return report

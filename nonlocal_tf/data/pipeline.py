@@ -16,7 +16,8 @@ Stages (all `tf.data`, parallel with AUTOTUNE, deterministic order):
 Every option of a call lives in one `PipelineSettings` (the clip spec plus
 the task) and one `_Run` (seed, pipeline, skipped-record counter).
 
-Records that fail in 2 or 4 are skipped, logged and counted (`skipped.py`).
+Records that fail in 2 or 4 are skipped, logged (`skip_gaps.py`) and counted
+(`skipped.py`).
 """
 
 import dataclasses
@@ -27,6 +28,8 @@ import tensorflow as tf
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import clips
 from nonlocal_tf.data import parsing
+from nonlocal_tf.data import record_positions
+from nonlocal_tf.data import skip_gaps
 from nonlocal_tf.data import skipped
 from nonlocal_tf.data import transforms
 
@@ -300,7 +303,7 @@ def _read_records(run, files, *, shuffle, cycle_length):
             seed=run.seed + run.pipeline_id,
             reshuffle_each_iteration=True,
         )
-    parse = skipped.with_sentinel(
+    parse = record_positions.with_sentinel(
         parsing.parse_fn(run.settings), parsing.parsed_spec(run.settings)
     )
 
@@ -317,14 +320,14 @@ def _read_records(run, files, *, shuffle, cycle_length):
                 "serialized": serialized,
             }
         )
-        records = skipped.add_positions(
+        records = record_positions.add_positions(
             records,
             finite=True,
             sentinel_values={"filename": filename},
             shard_end=(run.counter, run.name),
         )
         records = records.map(parse).ignore_errors(log_warning=True)
-        return skipped.count_gaps(
+        return skip_gaps.count_gaps(
             records, run.counter, run.name, "to parse", lambda element: element
         )
 
@@ -358,14 +361,14 @@ def _make_clips(dataset, run, *, finite, num_parallel_calls):
     """Stage 4: each record's training clip or test views (`clips.py`)."""
     settings = run.settings
     training = settings.training
-    dataset = skipped.add_positions(dataset, finite=finite)
+    dataset = record_positions.add_positions(dataset, finite=finite)
     if training:
         fn = clips.train_clip_fn(settings, run.base_seed)
     else:
         fn = clips.test_views_fn(settings)
     spec = clips.output_spec(settings)
     dataset = dataset.map(
-        skipped.with_sentinel(fn, spec),
+        record_positions.with_sentinel(fn, spec),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
@@ -381,7 +384,7 @@ def _make_clips(dataset, run, *, finite, num_parallel_calls):
             return element["clips"], element["labels"]
         return element
 
-    return skipped.count_gaps(
+    return skip_gaps.count_gaps(
         dataset, run.counter, run.name, "to decode", finalize
     )
 

@@ -16,7 +16,7 @@ rerun with different videos or settings into the same folder is refused.
 The label map is written beside the shards (`label_map.json`); splits
 prepared into one folder must share it. Videos that cannot be used are
 skipped, logged with their reason and listed in `<split>_report.json` (see
-`video_io.REASONS`, plus `unknown_label` and `duplicate_id`).
+`video_errors.REASONS`, plus `unknown_label` and `duplicate_id`).
 """
 
 import os

@@ -10,8 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.data import frame_selection
 from nonlocal_tf.data import sampling
 from nonlocal_tf.data import transforms
+from nonlocal_tf.data import video_errors
 from nonlocal_tf.data import video_io
 
 
@@ -45,7 +47,7 @@ def read_video_views(
         `k * num_test_crops + c` is clip k, crop c.
 
     Raises:
-        video_io.VideoDecodeError: the file cannot be decoded; its `reason`
+        video_errors.VideoDecodeError: the file cannot be decoded; its `reason`
             and message say why.
 
     Example:
@@ -56,7 +58,7 @@ def read_video_views(
     """
     spec = ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
     selection = {"start_time": start_time, "end_time": end_time, "fps": fps}
-    count = video_io.count_frames(path, **selection)
+    count = frame_selection.count_frames(path, **selection)
     indices = sampling.test_frame_indices(
         count,
         spec.num_frames,
@@ -69,9 +71,9 @@ def read_video_views(
         path, short_side=short_side, indices=distinct, **selection
     )
     if video.num_frames != count or not np.array_equal(video.indices, distinct):
-        raise video_io.VideoDecodeError(
+        raise video_errors.VideoDecodeError(
             path,
-            video_io.DECODE_ERROR,
+            video_errors.DECODE_ERROR,
             f"decoding gave {video.num_frames} frames, counting gave {count}",
         )
     views = transforms.test_views(

@@ -11,6 +11,9 @@ import fractions
 
 import numpy as np
 
+from nonlocal_tf.data import frame_selection
+from nonlocal_tf.data import video_container
+from nonlocal_tf.data import video_errors
 from nonlocal_tf.data import video_io
 
 
@@ -77,14 +80,14 @@ def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
     clip = read_video_clip("video.mp4", 8, short_side=224, crop_size=224)
     ```
     """
-    count = video_io.count_frames(path)
+    count = frame_selection.count_frames(path)
     indices = evenly_spaced_indices(count, num_frames)
     distinct, positions = np.unique(indices, return_inverse=True)
     video = video_io.decode_video(path, short_side=short_side, indices=distinct)
     if not np.array_equal(video.indices, distinct):
-        raise video_io.VideoDecodeError(
+        raise video_errors.VideoDecodeError(
             path,
-            video_io.DECODE_ERROR,
+            video_errors.DECODE_ERROR,
             f"decoding kept frames {video.indices.tolist()}, counting "
             f"promised {distinct.tolist()}",
         )
@@ -110,7 +113,7 @@ def encode_jpeg(frames, quality=2):
     jpegs = encode_jpeg(read_video_clip("video.mp4", 8))
     ```
     """
-    av = video_io.av  # None without PyAV
+    av = video_container.av  # None without PyAV
     if av is None:
         raise ImportError(
             "Encoding JPEG frames needs PyAV: pip install 'nonlocal-tf[video]'"

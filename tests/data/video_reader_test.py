@@ -7,7 +7,7 @@ from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import prepare
-from nonlocal_tf.data import video_io
+from nonlocal_tf.data import video_errors
 from nonlocal_tf.data import video_reader
 from tests.data import helpers
 
@@ -87,5 +87,5 @@ def test_frame_rate_and_time_range(tmp_path):
 def test_bad_file(tmp_path):
     path = tmp_path / "text.mp4"
     path.write_text("not a video")
-    with pytest.raises(video_io.VideoDecodeError, match="not_a_video"):
+    with pytest.raises(video_errors.VideoDecodeError, match="not_a_video"):
         video_reader.read_video_views(path)

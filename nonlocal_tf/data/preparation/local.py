@@ -1,6 +1,6 @@
 """The local engine: worker processes decode, this process writes the shards.
 
-Workers run `workers.encode_video` (through `video_io`, no TensorFlow);
+Workers run `workers.encode_video` (through `video_jpeg`, no TensorFlow);
 this process turns each result into a record and writes the shards one
 after the other, in a fixed order, so the output does not depend on the
 number of workers.

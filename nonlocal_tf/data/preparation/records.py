@@ -16,7 +16,7 @@ from absl import logging
 
 from nonlocal_tf import fileio
 from nonlocal_tf.data import features
-from nonlocal_tf.data import video_io
+from nonlocal_tf.data import video_errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +50,12 @@ def skip(entry, reason, detail):
 
 def skip_of_error(entry, error):
     """The skip of a video whose encoding raised `error`."""
-    if isinstance(error, video_io.VideoDecodeError):
+    if isinstance(error, video_errors.VideoDecodeError):
         return skip(entry, error.reason, error.detail)
     if isinstance(error, ValueError):
-        return skip(entry, video_io.DECODE_ERROR, str(error))
+        return skip(entry, video_errors.DECODE_ERROR, str(error))
     return skip(
-        entry, video_io.DECODE_ERROR, f"{type(error).__name__}: {error}"
+        entry, video_errors.DECODE_ERROR, f"{type(error).__name__}: {error}"
     )
 
 
@@ -64,7 +64,7 @@ def video_outcome(entry, video, label_map):
 
     Args:
         entry: an `annotations.VideoEntry`.
-        video: the `video_io.EncodedVideo`, or the exception its encoding
+        video: the `video_jpeg.EncodedVideo`, or the exception its encoding
             raised.
         label_map: {class name: index}.
 

@@ -11,12 +11,12 @@ Another seed and twice the steps, with the baseline, in another folder:
 
 Six steps, each a call into the library:
 
-1. `nonlocal_tf.data.synthetic.make_dataset`: videos of the "colour match"
-   task. A coloured square shows in one corner during the first frames,
-   another in the opposite corner during the last frames; the class is
-   whether they share a colour. Neither square alone says anything, so the
-   model must relate positions far apart in space and time: what non-local
-   blocks are for.
+1. `nonlocal_tf.data.synthetic_dataset.make_dataset`: videos of the
+   "colour match" task. A coloured square shows in one corner during the
+   first frames, another in the opposite corner during the last frames; the
+   class is whether they share a colour. Neither square alone says anything,
+   so the model must relate positions far apart in space and time: what
+   non-local blocks are for.
 2. `nonlocal_tf.data.prepare_dataset`: videos -> TFRecords of JPEG frames.
 3. `nonlocal_tf.training.train`: a narrow zoo C2D ResNet-50 with 5 non-local
    blocks (`C2D_NLN_8x8_R50` at `width_per_group=8`) from scratch on 8-frame

@@ -6,6 +6,8 @@ import numpy as np
 
 from nonlocal_tf import data as data_lib
 from nonlocal_tf.data import synthetic
+from nonlocal_tf.data import synthetic_dataset
+from nonlocal_tf.data import synthetic_video
 
 
 def _describe_task(config):
@@ -26,12 +28,14 @@ def _describe_task(config):
 def _request_video(demo, config):
     """The held-out request: a seeded video of no split."""
     rng = np.random.default_rng(
-        synthetic.video_seed(demo.settings["seed"], "request", 0)
+        synthetic_dataset.video_seed(demo.settings["seed"], "request", 0)
     )
-    request = synthetic.generate_video(
+    request = synthetic_video.generate_video(
         int(rng.integers(len(synthetic.CLASS_NAMES))), rng=rng, config=config
     )
-    synthetic.write_video(demo.request_video, request.frames, fps=config.fps)
+    synthetic_dataset.write_video(
+        demo.request_video, request.frames, fps=config.fps
+    )
     return request
 
 
@@ -46,7 +50,7 @@ def make_videos(demo):
     config = synthetic.SyntheticConfig()
     demo.note(_describe_task(config))
     started = time.perf_counter()
-    data = synthetic.make_dataset(
+    data = synthetic_dataset.make_dataset(
         demo.videos,
         settings["split_sizes"],
         seed=settings["seed"],
