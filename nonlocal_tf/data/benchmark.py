@@ -73,6 +73,25 @@ def source_videos(video_dir):
     return [str(folder / name) for name in SAMPLE_CLIPS]
 
 
+def benchmark_entries(num_videos, video_dir=None, seconds=None):
+    """`num_videos` annotation entries cycling over `source_videos`.
+
+    Four classes in turn; with `seconds`, each entry is cut to its first
+    `seconds`.
+    """
+    sources = source_videos(video_dir)
+    return [
+        annotations.VideoEntry(
+            sources[i % len(sources)],
+            f"video{i:03d}",
+            (f"class{i % 4}",),
+            0.0 if seconds else None,
+            float(seconds) if seconds else None,
+        )
+        for i in range(num_videos)
+    ]
+
+
 def make_records(
     work_dir,
     *,
@@ -95,17 +114,7 @@ def make_records(
     Returns:
         (PrepareResult, file pattern of the records).
     """
-    sources = source_videos(video_dir)
-    entries = [
-        annotations.VideoEntry(
-            sources[i % len(sources)],
-            f"video{i:03d}",
-            (f"class{i % 4}",),
-            0.0 if seconds else None,
-            float(seconds) if seconds else None,
-        )
-        for i in range(num_videos)
-    ]
+    entries = benchmark_entries(num_videos, video_dir, seconds)
     label_map = annotations.build_label_map(entries)
     result = prepare.prepare_dataset(
         entries,

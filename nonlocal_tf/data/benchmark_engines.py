@@ -17,20 +17,6 @@ from nonlocal_tf.data import benchmark
 from nonlocal_tf.data import prepare
 
 
-def _entries(num_videos, video_dir, seconds):
-    sources = benchmark.source_videos(video_dir)
-    return [
-        annotations.VideoEntry(
-            sources[i % len(sources)],
-            f"video{i:03d}",
-            (f"class{i % 4}",),
-            0.0 if seconds else None,
-            float(seconds) if seconds else None,
-        )
-        for i in range(num_videos)
-    ]
-
-
 def beam_direct_options(num_workers):
     """The DirectRunner's options for `num_workers` worker processes."""
     return (
@@ -56,7 +42,7 @@ def run(
         [...], "wall_seconds": [...]}}, "beam_over_local": ratio of the
         medians, ...settings}.
     """
-    entries = _entries(num_videos, video_dir, seconds)
+    entries = benchmark.benchmark_entries(num_videos, video_dir, seconds)
     label_map = annotations.build_label_map(entries)
     engines = {
         "local": {"engine": "local", "num_workers": num_workers},
