@@ -57,7 +57,10 @@ def list_files(file_pattern):
     for pattern in patterns:
         files.update(tf.io.gfile.glob(pattern))
     if not files:
-        raise ValueError(f"no files match file_pattern={file_pattern!r}")
+        raise ValueError(
+            f"no files match, {file_pattern!r} (check the path; quote a "
+            "glob so that the shell passes it on unexpanded)"
+        )
     return sorted(files)
 
 

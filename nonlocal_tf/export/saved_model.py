@@ -204,10 +204,7 @@ def _write(archive, spec, base_dir, name, version, overwrite, warmup):
     if version is not None and not overwrite:
         existing = os.path.join(model_dir, str(version))
         if os.path.exists(existing):
-            raise FileExistsError(
-                f"Version {version} already exists: {existing}. Pass "
-                "overwrite=True to replace it, or another version."
-            )
+            raise versions.version_exists(version, existing)
     temp_dir = versions.new_temp_dir(model_dir)
     try:
         archive.write_out(temp_dir, verbose=False)

@@ -22,6 +22,14 @@ RETIRED_PREFIX = ".tmp-retired-"
 _STALE_SECONDS = 24 * 3600
 
 
+def version_exists(version, path):
+    """The error for exporting onto an existing version directory."""
+    return FileExistsError(
+        f"Version {version} already exists, {path} (replace it with "
+        "overwrite=True, --overwrite in export.py, or give another version)"
+    )
+
+
 def integer_versions(model_dir):
     versions = []
     for entry in os.listdir(model_dir):
@@ -103,10 +111,7 @@ def publish(temp_dir, model_dir, version, auto_version, overwrite):
         if os.path.exists(final_dir):
             if auto_version:
                 continue
-            raise FileExistsError(
-                f"Version {version} already exists: {final_dir}. Pass "
-                "overwrite=True to replace it, or another version."
-            )
+            raise version_exists(version, final_dir)
         try:
             os.rename(temp_dir, final_dir)
         except OSError:
