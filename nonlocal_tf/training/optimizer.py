@@ -109,10 +109,9 @@ class MomentumSGD(keras.optimizers.Optimizer):
         self.assign_sub(variable, ops.multiply(learning_rate, step))
 
     def _fused_update(self, gradient, variable, learning_rate):
-        # One TensorFlow kernel per variable (its velocity update and step
-        # together) instead of five element-wise passes: the same formulas
-        # (`accum = m * accum + g; w -= lr * g + lr * m * accum`), ~8% of
-        # a step of R50 on CPU.
+        # One TensorFlow kernel per variable (velocity and weight together)
+        # instead of five element-wise passes; the same formulas
+        # (`accum = m * accum + g; w -= lr * g + lr * m * accum`).
         if not self.momentum:
             tf.raw_ops.ResourceApplyGradientDescent(
                 var=variable.handle, alpha=learning_rate, delta=gradient
