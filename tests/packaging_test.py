@@ -104,7 +104,12 @@ def test_installed_wheel_imports_the_zoo(installed, tmp_path):
 
 # Programs with no console command: a developer tool that rewrites the
 # checkout's MODEL_ZOO.md (not in the wheel).
-CHECKOUT_ONLY = {"make_model_zoo"}
+# Benchmarks and the zoo table generator run from a checkout only.
+CHECKOUT_ONLY = {
+    "make_model_zoo",
+    "benchmark_model",
+    "benchmark_step_breakdown",
+}
 
 
 def _programs():

@@ -1,6 +1,6 @@
 """The trainer's step on a zoo model and in-memory clips, for benchmarks.
 
-Shared by `benchmark_model` and `step_breakdown`: the step they time is the
+Shared by `benchmark_model` and `benchmark_step_breakdown`: the step they time is the
 one `scripts/train.py` runs (`trainer.build_training_step`), under the
 trainer's default optimizer settings.
 """

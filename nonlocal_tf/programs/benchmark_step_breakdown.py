@@ -242,7 +242,7 @@ def main(argv):
 
 
 def run():
-    """`scripts/benchmark_step_breakdown.py`."""
+    """`scripts/benchmark_step_breakdown.py` (a checkout-only program)."""
     from nonlocal_tf.programs import runner
 
     runner.run(main, __doc__)
