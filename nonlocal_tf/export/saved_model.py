@@ -50,6 +50,7 @@ def export_saved_model(
     from_logits=False,
     warmup=True,
     overwrite=False,
+    jit_compile=False,
 ):
     """Exports a Keras video classifier as a TF Serving SavedModel.
 
@@ -83,6 +84,8 @@ def export_saved_model(
             that check.
         warmup: write `assets.extra/tf_serving_warmup_requests`.
         overwrite: replace an existing `version` directory.
+        jit_compile: the model's part of the serving functions compiled
+            with XLA (`tf.function(jit_compile=True)`, kept in the export).
 
     Returns:
         The path of the new version directory.
@@ -112,6 +115,7 @@ def export_saved_model(
         crop_size=crop_size,
         top_k=top_k,
         from_logits=from_logits,
+        jit_compile=jit_compile,
     )
     final_dir = _write(
         archive, spec, base_dir, name, version, overwrite, warmup
@@ -149,7 +153,15 @@ def _check_arguments(name, base_dir, version):
 
 
 def _build(
-    model, *, label_names, clip_spec, num_frames, crop_size, top_k, from_logits
+    model,
+    *,
+    label_names,
+    clip_spec,
+    num_frames,
+    crop_size,
+    top_k,
+    from_logits,
+    jit_compile=False,
 ):
     """Checks the model and the spec; returns (spec, archive, min side)."""
     input_shape, output_shape = validation.model_io_shapes(model)
@@ -189,6 +201,7 @@ def _build(
         min(top_k, num_classes),
         from_logits,
         min_side=min_side,
+        jit_compile=jit_compile,
     )
     archive = signatures.build_archive(
         model, serve_video, serve_frames, video_spec, frames_spec, spec

@@ -64,6 +64,7 @@ def serving_functions(
     top_k,
     from_logits,
     min_side=1,
+    jit_compile=False,
 ):
     """The Python functions behind the two signatures.
 
@@ -71,12 +72,18 @@ def serving_functions(
         min_side: the smallest frame side the model computes on; smaller
             `video` frames are refused by name. A batch of 0 clips gives 0
             rows of every output.
+        jit_compile: compile the model's part of both signatures with XLA
+            (decoding, normalisation and top-k stay outside: JPEG decoding
+            has no XLA kernel).
     """
     label_table = tf.constant(label_names, dtype=tf.string)
     num_classes = len(label_names)
 
     def scores_of(clip):
         return tf.cast(model(clip, training=False), tf.float32)
+
+    if jit_compile:
+        scores_of = tf.function(scores_of, jit_compile=True)
 
     def classify(video):
         clip = preprocessing.normalize_clip(video, clip_spec)

@@ -19,6 +19,7 @@ import keras
 from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models.affine import Affine
+from nonlocal_tf.models.frame_conv import FrameConv3D
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -42,12 +43,12 @@ NONLOCAL_DEFAULTS = {
 
 
 def _conv(x, filters, kernel, strides, padding, name):
-    """Symmetric zero padding + `valid` Conv3D without bias."""
+    """Symmetric zero padding + `valid` Conv3D without bias (`FrameConv3D`)."""
     if any(padding):
         x = keras.layers.ZeroPadding3D(
             padding=tuple((p, p) for p in padding), name=f"{name}_pad"
         )(x)
-    return keras.layers.Conv3D(
+    return FrameConv3D(
         filters,
         kernel,
         strides=strides,

@@ -60,6 +60,12 @@ flags.DEFINE_string(
     "beside --test_records, if there.",
 )
 flags.DEFINE_integer("max_videos", None, "Evaluate only this many videos.")
+flags.DEFINE_boolean(
+    "jit_compile",
+    False,
+    "Compile the model's forward pass with XLA (slower than without on a "
+    "2-core CPU, see README).",
+)
 flags.DEFINE_string("output_dir", None, "Where the results are written.")
 flags.adopt_module_key_flags(common)
 flags.mark_flags_as_required(["test_records", "output_dir"])
@@ -140,6 +146,7 @@ def main(argv):
         ensemble=FLAGS.ensemble,
         view_batch_size=FLAGS.view_batch_size,
         max_videos=FLAGS.max_videos,
+        jit_compile=FLAGS.jit_compile,
     )
     setup = {
         "model": FLAGS.model or FLAGS.keras_model or FLAGS.saved_model,

@@ -53,6 +53,12 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_bool("warmup", True, "Write TF Serving warm-up requests.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --version.")
+flags.DEFINE_bool(
+    "jit_compile",
+    False,
+    "Compile the model's part of the serving functions with XLA (slower "
+    "than without on a 2-core CPU, see README).",
+)
 flags.adopt_module_key_flags(common)
 flags.mark_flag_as_required("export_dir")
 
@@ -120,6 +126,7 @@ def main(argv):
         from_logits=from_logits,
         warmup=FLAGS.warmup,
         overwrite=FLAGS.overwrite,
+        jit_compile=FLAGS.jit_compile,
     )
     logging.info("Exported %s", path)
     print(f"SavedModel: {path}")

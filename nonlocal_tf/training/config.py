@@ -50,6 +50,8 @@ class TrainConfig:
         strategy: `"default"`, `"mirrored"` or `"multi_worker"`.
         seed: Seed for Python, NumPy and TensorFlow.
         deterministic: `tf.config.experimental.enable_op_determinism()`.
+        jit_compile: Compile the training step with XLA (on a 2-core CPU
+            it was slower than without; see README).
         checkpoint_every_steps: Checkpoint interval (also at epoch ends and
             at the end).
         max_checkpoints: Checkpoints kept.
@@ -88,6 +90,7 @@ class TrainConfig:
     strategy: str = "default"
     seed: int = 0
     deterministic: bool = False
+    jit_compile: bool = False
     checkpoint_every_steps: int = 1000
     max_checkpoints: int = 3
     log_every_steps: int = 10

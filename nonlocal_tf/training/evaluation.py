@@ -89,11 +89,11 @@ def predict_views(predict_fn, views, view_batch_size=None):
     return scores.reshape(int(shape[0]), int(shape[1]), -1)
 
 
-def _predict_fn(model):
+def _predict_fn(model, jit_compile=False):
     """A clips -> scores callable: a Keras model traced once, else `model`."""
     if hasattr(model, "predict_on_batch"):
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, jit_compile=jit_compile or None)
         def predict_fn(clips):
             return model(clips, training=False)
 
@@ -211,6 +211,7 @@ def evaluate(
     max_videos=None,
     progress=True,
     skipped_records=None,
+    jit_compile=False,
 ):
     """Multi-view evaluation of `model` on a test dataset.
 
@@ -239,6 +240,8 @@ def evaluate(
             (`build_dataset(skipped_records=...)`); default the process-wide
             counter. What it counts while the dataset is read goes into the
             metrics (`record_counts.add_to_metrics`).
+        jit_compile: Compile a Keras model's forward pass with XLA (one
+            compilation per view shape).
 
     Returns:
         An `EvalResult`.
@@ -253,7 +256,7 @@ def evaluate(
     counter = skipped_records or skipped.SKIPPED_RECORDS
     mark = counter.mark()
     scored = _score_dataset(
-        _predict_fn(model),
+        _predict_fn(model, jit_compile),
         dataset,
         multi_label=multi_label,
         activation=activation,

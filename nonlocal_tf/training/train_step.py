@@ -5,6 +5,38 @@ import tensorflow as tf
 from nonlocal_tf.training import losses
 
 
+def replica_loss(config, model, clips, labels, global_batch_size):
+    """One replica's forward pass and loss (averaged over the global batch).
+
+    Args:
+        config: The run's `TrainConfig` (loss settings).
+        model: The built Keras model.
+        clips: The replica's clips.
+        labels: Their labels.
+        global_batch_size: Examples per step over all replicas.
+
+    Returns:
+        `(loss, predictions)`: the float32 loss, with the model's
+        regularisation losses, and the model's outputs.
+    """
+    predictions = model(clips, training=True)
+    per_example = losses.per_example_loss(
+        labels,
+        predictions,
+        multi_label=config.multi_label,
+        from_logits=config.from_logits,
+        label_smoothing=config.label_smoothing,
+    )
+    loss = tf.nn.compute_average_loss(
+        per_example, global_batch_size=global_batch_size
+    )
+    if model.losses:
+        loss += tf.nn.scale_regularization_loss(
+            tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
+        )
+    return loss, predictions
+
+
 def make_train_step(
     config, model, optimizer, data, strategy, global_batch_size, loss_scaling
 ):
@@ -24,6 +56,9 @@ def make_train_step(
         global_batch_size: Examples per step over all replicas.
         loss_scaling: Whether the optimizer scales the loss.
 
+    With `config.jit_compile`, each replica's step (not the input hand-off)
+    is compiled with XLA.
+
     Returns:
         `train_step() -> (loss, hits, count)` scalar tensors.
     """
@@ -31,21 +66,9 @@ def make_train_step(
     def replica_step(batch):
         clips, labels = batch
         with tf.GradientTape() as tape:
-            predictions = model(clips, training=True)
-            per_example = losses.per_example_loss(
-                labels,
-                predictions,
-                multi_label=config.multi_label,
-                from_logits=config.from_logits,
-                label_smoothing=config.label_smoothing,
+            loss, predictions = replica_loss(
+                config, model, clips, labels, global_batch_size
             )
-            loss = tf.nn.compute_average_loss(
-                per_example, global_batch_size=global_batch_size
-            )
-            if model.losses:
-                loss += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
-                )
             scaled_loss = optimizer.scale_loss(loss) if loss_scaling else loss
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply(gradients, model.trainable_variables)
@@ -54,6 +77,11 @@ def make_train_step(
         )
         count = tf.cast(tf.shape(hits)[0], tf.float32)
         return loss, tf.reduce_sum(hits), count
+
+    if config.jit_compile:
+        # XLA compiles the replica's computation; the input hand-off
+        # (IteratorGetNext) has no XLA kernel and stays outside.
+        replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
     def train_step():

@@ -60,7 +60,8 @@ def _barrier_fn(strategy, info):
     return lambda: barrier().numpy()
 
 
-def _build_schedule(config):
+def build_schedule(config):
+    """The learning-rate schedule of `config` (a `TrainConfig`)."""
     return schedules.build_schedule(
         config.schedule,
         base_learning_rate=config.base_learning_rate,
@@ -171,41 +172,55 @@ def train(
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
+@dataclasses.dataclass
+class TrainingStep:
+    """The parts of a run that one optimizer step needs (`build_training_step`).
+
+    Attributes:
+        model: The built model (in the strategy's scope).
+        optimizer: Its `MomentumSGD` (or `LossScaleOptimizer` around it).
+        data: The `inputs.WorkerInput` feeding the replicas.
+        step: `step() -> (loss, hits, count)`, the compiled step.
+        schedule: The learning-rate schedule.
+        info: This worker's `WorkerInfo`.
+        global_batch_size: Examples per step over all replicas.
+        loss_scaling: Whether the optimizer scales the loss.
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    data: inputs.WorkerInput
+    step: object
+    schedule: object
+    info: strategy_lib.WorkerInfo
+    global_batch_size: int
+    loss_scaling: bool
+
+
+def build_training_step(config, model_fn, dataset_fn, strategy):
+    """The model, optimizer, input and compiled step `train` runs.
+
+    Call with the run's dtype policy set (`train` does). Benchmarks use it
+    to time exactly the step of a run.
+
+    Args:
+        config: A `TrainConfig`.
+        model_fn: Returns a built Keras model (called in the scope).
+        dataset_fn: `fn(input_context) -> tf.data.Dataset` (see `train`).
+        strategy: The `tf.distribute.Strategy`.
+
+    Returns:
+        A `TrainingStep`.
+    """
     info = strategy_lib.worker_info(strategy)
     global_batch_size = config.batch_size_per_replica * info.num_replicas
-    logging.info(
-        "Training on %d replica(s) (%d worker(s), this is worker %d%s); "
-        "global batch %d.",
-        info.num_replicas,
-        info.num_workers,
-        info.worker_index,
-        ", chief" if info.is_chief else "",
-        global_batch_size,
-    )
     loss_scaling = config.mixed_precision == "mixed_float16"
-    schedule = _build_schedule(config)
+    schedule = build_schedule(config)
     model, optimizer = _build_model_and_optimizer(
         config, model_fn, strategy, schedule, loss_scaling
     )
     data = inputs.WorkerInput(dataset_fn, global_batch_size, info)
-    checkpoint = checkpointing.RunCheckpoint(
-        config.model_dir,
-        model,
-        optimizer,
-        data.checkpoint_iterator,
-        info,
-        max_to_keep=config.max_checkpoints,
-        barrier=_barrier_fn(strategy, info),
-    )
-    resumed_from = _restore_or_initialise(
-        checkpoint, model, strategy, initial_weights
-    )
-    if info.is_chief:
-        _record_config(config, info, global_batch_size, resumed_from, model)
-        checkpointing.save_model_config(model, config.model_dir)
-
-    train_step = train_step_lib.make_train_step(
+    step = train_step_lib.make_train_step(
         config,
         model,
         optimizer,
@@ -214,14 +229,56 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         global_batch_size,
         loss_scaling,
     )
+    return TrainingStep(
+        model=model,
+        optimizer=optimizer,
+        data=data,
+        step=step,
+        schedule=schedule,
+        info=info,
+        global_batch_size=global_batch_size,
+        loss_scaling=loss_scaling,
+    )
+
+
+def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
+    built = build_training_step(config, model_fn, dataset_fn, strategy)
+    info, model = built.info, built.model
+    logging.info(
+        "Training on %d replica(s) (%d worker(s), this is worker %d%s); "
+        "global batch %d.",
+        info.num_replicas,
+        info.num_workers,
+        info.worker_index,
+        ", chief" if info.is_chief else "",
+        built.global_batch_size,
+    )
+    checkpoint = checkpointing.RunCheckpoint(
+        config.model_dir,
+        model,
+        built.optimizer,
+        built.data.checkpoint_iterator,
+        info,
+        max_to_keep=config.max_checkpoints,
+        barrier=_barrier_fn(strategy, info),
+    )
+    resumed_from = _restore_or_initialise(
+        checkpoint, model, strategy, initial_weights
+    )
+    if info.is_chief:
+        _record_config(
+            config, info, built.global_batch_size, resumed_from, model
+        )
+        checkpointing.save_model_config(model, config.model_dir)
+
     logger = train_logger.IntervalLogger(
-        config, info, global_batch_size, schedule
+        config, info, built.global_batch_size, built.schedule
     )
     try:
         step = _run_steps(
             config,
-            train_step,
-            optimizer if loss_scaling else None,
+            built.step,
+            built.optimizer if built.loss_scaling else None,
             checkpoint,
             logger,
             callbacks,
@@ -235,7 +292,7 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         logging.info("Final weights: %s", weights_path)
     return TrainResult(
         model=model,
-        optimizer=optimizer,
+        optimizer=built.optimizer,
         step=step,
         resumed_from=resumed_from,
         history=logger.history,

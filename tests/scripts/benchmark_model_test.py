@@ -1,7 +1,8 @@
 """Smoke run of scripts/benchmark_model.py (--quick).
 
-TensorFlow backend only: the JAX run works the same (`KERAS_BACKEND=jax`)
-but its XLA compilation of the training step alone takes about 25 s here.
+TensorFlow backend only: the JAX run works the same (`KERAS_BACKEND=jax`,
+Keras rows only) but its XLA compilation of the training step alone takes
+about 25 s here.
 """
 
 import json
@@ -12,8 +13,15 @@ import pytest
 
 from tests.scripts import helpers
 
+STEPS = [
+    ("inference", "predict_on_batch", None),
+    ("training", "train_on_batch", None),
+    ("training", "trainer", "default"),
+    ("training", "trainer", "mirrored"),
+]
 
-def test_quick_benchmark_writes_table_and_json(tmp_path):
+
+def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
     backend = "tensorflow"
     output = tmp_path / "model.json"
     completed = subprocess.run(
@@ -28,21 +36,25 @@ def test_quick_benchmark_writes_table_and_json(tmp_path):
         env=dict(helpers.script_env(), KERAS_BACKEND=backend),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"device: {backend}" in completed.stdout
     assert "GFLOP/s" in completed.stdout
-    rows = json.loads(output.read_text())
-    assert [(r["mode"], r["batch_size"]) for r in rows] == [
-        ("inference", 1),
-        ("training", 2),
-    ]
+    assert "speed/train_on_batch" in completed.stdout
+    results = json.loads(output.read_text())
+    rows = results["rows"]
+    assert [
+        (r["mode"], r["step"], r.get("strategy"), r["jit_compile"])
+        for r in rows
+    ] == [(*s, jit) for jit in (False, True) for s in STEPS]
     for row in rows:
         assert row["backend"] == backend
         assert row["model"] == "c2d_nl5_r50_8x8_pyslowfast"
         assert row["input_shape"] == [4, 32, 32, 3]
+        assert row["batch_size"] == 2
         assert row["gmacs_per_clip"] > 0 and row["median_s"] > 0
+        assert row["peak_memory_mib"] > 0
         factor = 3 if row["mode"] == "training" else 1
         assert row["flops_per_clip_factor"] == factor
         assert row["clips_per_s"] == pytest.approx(
@@ -52,4 +64,22 @@ def test_quick_benchmark_writes_table_and_json(tmp_path):
             2 * factor * row["clips_per_s"] * row["gmacs_per_clip"]
         )
     # Same model and clip shape: one MAC count.
-    assert rows[0]["gmacs_per_clip"] == rows[1]["gmacs_per_clip"]
+    assert len({r["gmacs_per_clip"] for r in rows}) == 1
+    by_step = {
+        (r["step"], r.get("strategy"), r["jit_compile"]): r for r in rows
+    }
+    ratios = results["ratios"]
+    assert len(ratios) == 6
+    for entry in ratios:
+        row = by_step[(entry["step"], entry["strategy"], entry["jit_compile"])]
+        inference = by_step[("predict_on_batch", None, entry["jit_compile"])]
+        assert entry["train_over_inference_gflops"] == pytest.approx(
+            row["achieved_gflops_per_s"] / inference["achieved_gflops_per_s"]
+        )
+        if entry["step"] == "trainer":
+            keras_row = by_step[("train_on_batch", None, entry["jit_compile"])]
+            assert entry["speed_over_train_on_batch"] == pytest.approx(
+                row["clips_per_s"] / keras_row["clips_per_s"]
+            )
+        else:
+            assert entry["speed_over_train_on_batch"] is None

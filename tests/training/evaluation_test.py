@@ -207,3 +207,34 @@ def test_bad_test_elements_are_rejected():
             dataset.take(0).map(lambda d: (d["frames"], 0)),
             progress=False,
         )
+
+
+def test_jit_compiled_evaluation_gives_the_same_scores():
+    import keras
+
+    inputs = keras.Input(CLIP)
+    x = keras.layers.Conv3D(4, 1, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    model = keras.Model(
+        inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    )
+    rng = np.random.default_rng(4)
+    views = rng.normal(size=(3, NUM_VIEWS) + CLIP).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (views, np.array([0, 1, 2]))
+    ).batch(2)
+    plain, jit = (
+        evaluation.evaluate(
+            model,
+            dataset,
+            num_clips=NUM_CLIPS,
+            num_crops=NUM_CROPS,
+            progress=False,
+            jit_compile=jit_compile,
+        )
+        for jit_compile in (False, True)
+    )
+    for field in ("video_scores", "single_view_scores"):
+        np.testing.assert_allclose(
+            getattr(jit, field), getattr(plain, field), rtol=0, atol=1e-5
+        )

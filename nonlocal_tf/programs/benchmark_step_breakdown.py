@@ -1,0 +1,248 @@
+r"""Where a training step's time goes: the trainer's step taken apart.
+
+Builds a zoo model and the step `scripts/train.py` runs
+(`trainer.build_training_step`: Caffe2 momentum SGD, Nesterov, weight
+decay off BN and biases) on random clips held in memory, then times, in
+interleaved rounds (median per part):
+
+  input       the step's input hand-off alone (iterator, per-replica values)
+  forward     forward pass (training=True) and loss, plain tf.function
+  fwd+bwd     forward, loss and gradients (GradientTape), plain tf.function
+  update      the optimizer's weight-decay + momentum update on fixed
+              gradients
+  update+ls   the same through a LossScaleOptimizer (what mixed_float16
+              adds; not built when loss scaling is off)
+  fwd+bwd+upd forward, backward and update in one plain tf.function
+  step        the trainer's step (input, strategy.run, reduce)
+  step+host   the step and the per-step host work of the training loop
+              (the results converted to floats)
+  keras       `model.train_on_batch` with the same optimizer and loss
+
+and derives backward (fwd+bwd - forward) and the distribution and input
+overhead (step - fwd+bwd+upd). Prints a table and writes JSON:
+
+  python scripts/benchmark_step_breakdown.py --model=C2D_8x8_R50 \
+      --batch_size=2 --output=benchmarks/step_breakdown.json
+"""
+
+import platform
+import statistics
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "C2D_8x8_R50", "Zoo model name or alias.")
+flags.DEFINE_integer("batch_size", 2, "Clips per step (per replica).")
+flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored"], "Distribution strategy."
+)
+flags.DEFINE_boolean("jit_compile", False, "XLA for the trainer's step.")
+flags.DEFINE_integer("rounds", 3, "Timed rounds (median per part).")
+flags.DEFINE_list(
+    "input_shape", None, "T,H,W of the clips; default the entry's (8,224,224)."
+)
+flags.DEFINE_integer("width_per_group", 64, "64: the published width.")
+flags.DEFINE_string("output", "benchmarks/step_breakdown.json", "JSON out.")
+
+PARTS = (
+    "input",
+    "forward",
+    "fwd+bwd",
+    "update",
+    "update+ls",
+    "fwd+bwd+upd",
+    "step",
+    "step+host",
+    "keras",
+)
+
+
+def _parts(config, built, strategy, clips, labels):
+    """`{part: call}` of the breakdown (see the module docstring)."""
+    import keras
+    import tensorflow as tf
+
+    from nonlocal_tf.programs import trainer_timing
+    from nonlocal_tf.training import optimizer as optimizer_lib
+    from nonlocal_tf.training import train_step as train_step_lib
+
+    model, optimizer = built.model, built.optimizer
+    variables = model.trainable_variables
+    x, y = tf.constant(clips), tf.constant(labels)
+    batch = built.global_batch_size
+
+    def loss_of():
+        return train_step_lib.replica_loss(config, model, x, y, batch)[0]
+
+    @tf.function
+    def forward():
+        return loss_of()
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            loss = loss_of()
+        return tape.gradient(loss, variables)
+
+    @tf.function
+    def fused():
+        with tf.GradientTape() as tape:
+            loss = loss_of()
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    @tf.function
+    def input_only():
+        values = built.data.distributed_next(strategy)
+        return strategy.experimental_local_results(values)[0][1]
+
+    gradients = forward_backward()
+    with strategy.scope():
+        scaled = optimizer_lib.build_optimizer(
+            model, built.schedule, loss_scaling=True
+        )
+        model.compile(
+            optimizer=trainer_timing.keras_optimizer(model),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+        )
+
+    @tf.function
+    def update():
+        optimizer.apply(gradients, variables)
+
+    @tf.function
+    def update_scaled():
+        scaled.apply(gradients, variables)
+
+    return {
+        "input": input_only,
+        "forward": forward,
+        "fwd+bwd": forward_backward,
+        "update": update,
+        "update+ls": update_scaled,
+        "fwd+bwd+upd": fused,
+        "step": built.step,
+        "step+host": lambda: trainer_timing.run_steps_host_work(built.step),
+        "keras": lambda: model.train_on_batch(clips, labels),
+    }
+
+
+def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
+              rounds=3, input_shape=None, width_per_group=64):  # fmt: skip
+    """Times the parts of the trainer's step on zoo model `name`.
+
+    Args:
+        name: Zoo model name or alias (random weights).
+        batch_size: Clips per replica per step.
+        strategy_name: `"default"` or `"mirrored"` (one replica on CPU).
+        jit_compile: XLA for the trainer's step.
+        rounds: Timed rounds, each part once per round (after one warm-up
+            call of each).
+        input_shape: `(T, H, W, 3)`; default the entry's.
+        width_per_group: 64 for the published width.
+
+    Returns:
+        A dict: the setting, `parts` (`{part: median seconds}`), `times_s`
+        (every round) and `derived` (backward, distribution overhead,
+        host work, ratios).
+    """
+    import time
+
+    from nonlocal_tf import zoo
+    from nonlocal_tf.programs import trainer_timing
+    from nonlocal_tf.training import strategy as strategy_lib
+    from nonlocal_tf.zoo import benchmark
+
+    shape = tuple(input_shape or zoo.get_entry(name).input_shape)
+    strategy = strategy_lib.create_strategy(strategy_name)
+    model_fn = trainer_timing.zoo_model_fn(name, shape, width_per_group)
+    config = trainer_timing.train_config(
+        batch_size, strategy=strategy_name, jit_compile=jit_compile
+    )
+    clips, labels = benchmark.random_inputs(
+        batch_size, shape, zoo.get_entry(name).num_classes
+    )
+    built = trainer_timing.build_trainer_step(
+        config, model_fn, clips, labels, strategy
+    )
+    calls = _parts(config, built, strategy, clips, labels)
+    for call in calls.values():
+        call()
+    times = {part: [] for part in calls}
+    for _ in range(rounds):
+        for part, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[part].append(time.perf_counter() - start)
+    parts = {part: statistics.median(t) for part, t in times.items()}
+    return {
+        "model": zoo.get_entry(name).name,
+        "batch_size": batch_size,
+        "strategy": strategy_name,
+        "jit_compile": jit_compile,
+        "input_shape": list(shape),
+        "width_per_group": width_per_group,
+        "rounds": rounds,
+        "machine": platform.machine(),
+        "parts": parts,
+        "times_s": times,
+        "derived": {
+            "backward": parts["fwd+bwd"] - parts["forward"],
+            "distribution_and_input": parts["step"] - parts["fwd+bwd+upd"],
+            "host_work": parts["step+host"] - parts["step"],
+            "loss_scaling": parts["update+ls"] - parts["update"],
+            "step_over_keras_speed": parts["keras"] / parts["step"],
+            "update_share_of_step": parts["update"] / parts["step"],
+        },
+    }
+
+
+def format_breakdown(result):
+    """The breakdown as a fixed-width table."""
+    parts, derived = result["parts"], result["derived"]
+    step = parts["step"]
+    lines = [
+        f"{result['model']} batch {result['batch_size']} "
+        f"strategy {result['strategy']} jit_compile {result['jit_compile']} "
+        f"({result['rounds']} rounds, median)",
+        f"{'part':22} {'seconds':>8} {'% of step':>9}",
+        "-" * 41,
+    ]
+    rows = list(parts.items()) + [
+        (f"= {k}", v) for k, v in derived.items() if not k.endswith(
+            ("speed", "share_of_step")
+        )
+    ]  # fmt: skip
+    for part, seconds in rows:
+        lines.append(f"{part:22} {seconds:>8.3f} {100 * seconds / step:>8.1f}%")
+    lines.append(
+        "trainer step speed / train_on_batch speed: "
+        f"{derived['step_over_keras_speed']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from nonlocal_tf import fileio
+
+    shape = FLAGS.input_shape and [int(s) for s in FLAGS.input_shape] + [3]
+    result = breakdown(
+        FLAGS.model,
+        FLAGS.batch_size,
+        strategy_name=FLAGS.strategy,
+        jit_compile=FLAGS.jit_compile,
+        rounds=FLAGS.rounds,
+        input_shape=shape,
+        width_per_group=FLAGS.width_per_group,
+    )
+    print(format_breakdown(result))
+    fileio.atomic_write_json(FLAGS.output, result)
+    print(f"wrote {FLAGS.output}")
+
+
+def run():
+    """`scripts/benchmark_step_breakdown.py` (a checkout-only program)."""
+    from nonlocal_tf.programs import runner
+
+    runner.run(main, __doc__)
