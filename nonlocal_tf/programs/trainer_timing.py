@@ -1,8 +1,8 @@
 """The trainer's step on a zoo model and in-memory clips, for benchmarks.
 
-Shared by `benchmark_model` and `benchmark_step_breakdown`: the step they time is the
-one `scripts/train.py` runs (`trainer.build_training_step`), under the
-trainer's default optimizer settings.
+Shared by `benchmark_model` and `benchmark_step_breakdown`: the step they
+time is the one `scripts/train.py` runs (`trainer.build_training_step`),
+under the trainer's default optimizer settings.
 """
 
 import tempfile
