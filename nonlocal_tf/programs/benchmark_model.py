@@ -31,13 +31,12 @@ run (the trainer is TensorFlow's).
 """
 
 import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
 
 from absl import flags
+
+from nonlocal_tf.programs import child_runs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list(
@@ -171,30 +170,12 @@ def run_setting(setting):
 
 def _run_isolated(setting):
     """`run_setting` in a fresh Python process (its own peak memory)."""
-    import nonlocal_tf
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(
-        nonlocal_tf.__file__
-    )))  # fmt: skip
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (root, env.get("PYTHONPATH")) if p
+    completed = child_runs.run_module(
+        __spec__.name, [f"--setting={json.dumps(setting)}"]
     )
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nonlocal_tf.programs.benchmark_model",
-            f"--setting={json.dumps(setting)}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in completed.stdout.splitlines()[::-1]:
-        if line.startswith(ROW_PREFIX):
-            return json.loads(line[len(ROW_PREFIX) :])
+    row = child_runs.read_result(completed.stdout, ROW_PREFIX)
+    if row is not None:
+        return row
     raise RuntimeError(
         f"Benchmark setting {setting} failed (exit {completed.returncode}):\n"
         + completed.stderr[-3000:]
@@ -336,7 +317,9 @@ def _flag_booleans(values):
 def main(argv):
     del argv
     if FLAGS.setting:
-        print(ROW_PREFIX + json.dumps(run_setting(json.loads(FLAGS.setting))))
+        child_runs.print_result(
+            ROW_PREFIX, run_setting(json.loads(FLAGS.setting))
+        )
         return
     from nonlocal_tf import fileio
     from nonlocal_tf.zoo import benchmark

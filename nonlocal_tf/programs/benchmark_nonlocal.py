@@ -18,7 +18,6 @@ the PySlowFast figures given in issue 2, and writes everything as JSON
     python scripts/benchmark_nonlocal.py --quick   # seconds: checks it works
 """
 
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,8 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+
+from nonlocal_tf.programs import child_runs
 
 # name -> (batch, (T, H, W, C)): res3 / res4 of the 8x8 models, a long clip.
 CONFIGS = {
@@ -86,13 +87,6 @@ flags.DEFINE_string("implementation", None, "Worker: path (internal).")
 flags.DEFINE_string("mode", None, "Worker: mode (internal).")
 
 _RESULT_PREFIX = "BENCHMARK_RESULT "
-# The worker runs this program again with --worker, importing the same
-# nonlocal_tf as this process (not one the working directory may hold).
-_WORKER_CODE = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from nonlocal_tf.programs import benchmark_nonlocal; "
-    "benchmark_nonlocal.run()"
-)
 
 
 def _worker():
@@ -145,18 +139,11 @@ def _worker():
         "baseline_mib": baseline,
         "keras_version": keras.__version__,
     }
-    print(_RESULT_PREFIX + json.dumps(result), flush=True)
+    child_runs.print_result(_RESULT_PREFIX, result)
 
 
-def _worker_command(config, implementation, mode):
-    import nonlocal_tf
-
-    package = os.path.dirname(os.path.abspath(nonlocal_tf.__file__))
-    root = os.path.dirname(package)
+def _worker_args(config, implementation, mode):
     return [
-        sys.executable,
-        "-c",
-        _WORKER_CODE.format(root=root),
         "--worker",
         f"--backend={FLAGS.backend}",
         f"--config={config}",
@@ -175,18 +162,17 @@ def _measure(config, implementation, mode):
     )
     failure = {"config": config, "implementation": implementation, "mode": mode}
     try:
-        process = subprocess.run(
-            _worker_command(config, implementation, mode),
+        process = child_runs.run_module(
+            __spec__.name,
+            _worker_args(config, implementation, mode),
             env=env,
-            capture_output=True,
-            text=True,
             timeout=FLAGS.timeout,
         )
     except subprocess.TimeoutExpired:
         return {**failure, "error": f"timed out after {FLAGS.timeout} s"}
-    for line in process.stdout.splitlines():
-        if line.startswith(_RESULT_PREFIX):
-            return json.loads(line[len(_RESULT_PREFIX) :])
+    result = child_runs.read_result(process.stdout, _RESULT_PREFIX)
+    if result is not None:
+        return result
     tail = (process.stderr or "").strip().splitlines()[-3:]
     return {
         **failure,
@@ -377,3 +363,7 @@ def run():
     from nonlocal_tf.programs import runner
 
     runner.run(main, __doc__)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,57 @@
+"""A program's measurement in a fresh Python process of the same package.
+
+The benchmarks time each setting in a child process (its own peak memory,
+no state left from the last setting). The child must import the
+`nonlocal_tf` this process runs, not one the working directory or an
+installed copy may hold, and hands its result back as one prefixed JSON
+line on stdout.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run_module(module, args, *, env=None, timeout=None):
+    """Runs `python -m module *args` importing this process's `nonlocal_tf`.
+
+    Args:
+        module: Dotted module name with an `if __name__ == "__main__"` entry.
+        args: Command-line arguments.
+        env: The child's environment (default this process's).
+        timeout: Seconds, as `subprocess.run` (raises `TimeoutExpired`).
+
+    Returns:
+        The `subprocess.CompletedProcess`, with text stdout and stderr.
+    """
+    import nonlocal_tf
+
+    root = os.path.dirname(
+        os.path.dirname(os.path.abspath(nonlocal_tf.__file__))
+    )
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (root, env.get("PYTHONPATH")) if p
+    )
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def print_result(prefix, value):
+    """The child's side: `value` as one `prefix`ed JSON line on stdout."""
+    print(prefix + json.dumps(value), flush=True)
+
+
+def read_result(stdout, prefix):
+    """The last `prefix`ed JSON line of a child's stdout, or None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix) :])
+    return None
