@@ -20,15 +20,15 @@ Everything here runs in float32 whatever the inputs' dtype, so the logits and
 the softmax never overflow under mixed precision. Two implementations:
 
 * `"full"` materialises the (B, N, N') weights once: fastest when they fit.
-* `"chunked"` walks over blocks of `chunk_size` queries with `keras.ops.scan`;
-  each block is wrapped in `keras.remat`, so the backward pass recomputes the
-  block's weights instead of keeping every block's (B, chunk, N') softmax:
-  forward and backward memory is O(B * chunk_size * N') instead of
-  O(B * N * N').
+* `"chunked"` walks over blocks of `chunk_size` queries, one after the
+  other (`nonlocal_tf.layers.chunked`): forward and backward memory is
+  O(B * chunk_size * N') instead of O(B * N * N').
 """
 
-import keras
+import keras  # noqa: F401 (the examples use it)
 from keras import ops
+
+from nonlocal_tf.layers import chunked
 
 PAIRWISE = ("dot", "concat_relu")
 NORMALIZERS = ("softmax", "count")
@@ -187,36 +187,12 @@ def aggregate(
     num_queries = query.shape[1]
     if num_queries is not None and num_queries <= chunk_size:
         return block(query, key, value)
-    return _chunked(block, query, key, value, chunk_size)
-
-
-def _chunked(block, query, key, value, chunk_size):
-    """Runs `block` on query blocks of `chunk_size`, recomputed in backward."""
-    shape = ops.shape(query)
-    batch, num_queries, depth = shape[0], shape[1], shape[2]
-    num_chunks = (num_queries + chunk_size - 1) // chunk_size
-    # Balanced blocks (at most chunk_size each) keep the padding small.
-    block_size = (num_queries + num_chunks - 1) // num_chunks
-    padding = num_chunks * block_size - num_queries
-    # Padded query rows give finite junk rows that are sliced off below;
-    # they never touch the keys' side, so real rows are unaffected.
-    query = ops.pad(query, [[0, 0], [0, padding], [0, 0]])
-    query = ops.reshape(query, (batch, num_chunks, block_size, depth))
-    query = ops.transpose(query, (1, 0, 2, 3))
-    rematerialized = keras.remat(block)
-
-    def step(carry, q):
-        # key and value are explicit arguments of the rematerialised function
-        # so that gradients reach them on every backend.
-        y = rematerialized(q, key, value)
-        return y, y
-
-    # `scan` runs the blocks one after the other on every backend (TF:
-    # parallel_iterations=1), so at most one block's weights are alive. Keras's
-    # TF scan wants the carry shaped like the outputs: it holds the last block.
-    depth_out = ops.shape(value)[-1]
-    init = ops.zeros((batch, block_size, depth_out), "float32")
-    _, outputs = ops.scan(step, init, query)
-    outputs = ops.transpose(outputs, (1, 0, 2, 3))
-    outputs = ops.reshape(outputs, (batch, num_chunks * block_size, depth_out))
-    return outputs[:, :num_queries]
+    if pairwise == "dot" and normalizer == "softmax":
+        return chunked.softmax_attention(
+            ops.cast(query, "float32"),
+            ops.cast(key, "float32"),
+            value,
+            scale=scale,
+            chunk_size=chunk_size,
+        )
+    return chunked.rematerialized(block, query, key, value, chunk_size)
