@@ -7,14 +7,18 @@ ratios use the minimum, the least disturbed by other load). Peak memory is
 the growth of the process's peak resident set (VmHWM) over its resident set
 after the block and its input were built. `pytorch_reference` is a plain
 PyTorch block with PySlowFast's op order, timed in the same run so that the
-machine's load affects both sides alike. Prints a table with the ratios and
-the PySlowFast figures given in issue 2, and writes everything as JSON
-(`--output`).
+machine's load affects both sides alike; `pyslowfast` is PySlowFast's own
+`Nonlocal` module, read from a SlowFast checkout (`--pyslowfast_dir`). Prints
+a table with the ratios and the PySlowFast figures given in issue 2, and
+writes everything as JSON (`--output`).
 
     python scripts/benchmark_nonlocal.py --output benchmarks/nonlocal.json
     python scripts/benchmark_nonlocal.py --backend=jax --configs=res3,res4
     python scripts/benchmark_nonlocal.py --configs=long_clip \
         --implementations=full,chunked --rounds=3
+    python scripts/benchmark_nonlocal.py --configs=res3,res4 \
+        --implementations=full,pytorch_reference,pyslowfast \
+        --pyslowfast_dir=path/to/SlowFast
     python scripts/benchmark_nonlocal.py --quick   # seconds: checks it works
 """
 
@@ -47,8 +51,10 @@ PYSLOWFAST = {
 }
 MODES = ("forward", "forward_backward")
 # "pytorch_reference": a plain PyTorch block with PySlowFast's op order
-# (docs/reference.md §1), timed in the same run for a side-by-side ratio.
-IMPLEMENTATIONS = ("full", "chunked", "pytorch_reference")
+# (docs/reference.md §1), timed in the same run for a side-by-side ratio;
+# "pyslowfast": PySlowFast's own module (needs --pyslowfast_dir).
+TORCH_IMPLEMENTATIONS = ("pytorch_reference", "pyslowfast")
+IMPLEMENTATIONS = ("full", "chunked") + TORCH_IMPLEMENTATIONS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -60,8 +66,13 @@ flags.DEFINE_enum(
 flags.DEFINE_list("configs", list(CONFIGS), f"Shapes among {list(CONFIGS)}.")
 flags.DEFINE_list(
     "implementations",
-    list(IMPLEMENTATIONS),
+    ["full", "chunked", "pytorch_reference"],
     f"Among {list(IMPLEMENTATIONS)}.",
+)
+flags.DEFINE_string(
+    "pyslowfast_dir",
+    None,
+    "A clone of facebookresearch/SlowFast, for --implementations=pyslowfast.",
 )
 flags.DEFINE_list("modes", list(MODES), f"Among {list(MODES)}.")
 flags.DEFINE_integer("chunk_size", 1024, "Queries per block for chunked.")
@@ -92,7 +103,7 @@ _RESULT_PREFIX = "BENCHMARK_RESULT "
 def _worker():
     os.environ["KERAS_BACKEND"] = (
         "torch"
-        if FLAGS.implementation == "pytorch_reference"
+        if FLAGS.implementation in TORCH_IMPLEMENTATIONS
         else FLAGS.backend
     )
     import keras
@@ -105,6 +116,13 @@ def _worker():
     if FLAGS.implementation == "pytorch_reference":
         step = steps.pytorch_reference_step(
             (batch, shape), FLAGS.mode, use_bn=FLAGS.use_bn
+        )
+    elif FLAGS.implementation == "pyslowfast":
+        step = steps.pyslowfast_step(
+            (batch, shape),
+            FLAGS.mode,
+            FLAGS.pyslowfast_dir,
+            use_bn=FLAGS.use_bn,
         )
     else:
         layer = NonLocalBlock(
@@ -153,7 +171,11 @@ def _worker_args(config, implementation, mode):
         f"--use_bn={FLAGS.use_bn}",
         f"--warmup={FLAGS.warmup}",
         f"--repeats={FLAGS.repeats}",
-    ]
+    ] + (
+        [f"--pyslowfast_dir={FLAGS.pyslowfast_dir}"]
+        if FLAGS.pyslowfast_dir
+        else []
+    )
 
 
 def _measure(config, implementation, mode):
@@ -211,11 +233,13 @@ def _ratios(results):
         ("chunked", "full"),
         ("full", "pytorch_reference"),
         ("chunked", "pytorch_reference"),
+        ("full", "pyslowfast"),
+        ("chunked", "pyslowfast"),
+        ("pytorch_reference", "pyslowfast"),
     ]
     ratios = []
-    for config, mode, implementation in list(by_key):
-        if implementation != "full":
-            continue
+    settings = dict.fromkeys((config, mode) for config, mode, _ in by_key)
+    for config, mode in settings:
         for numerator, denominator in pairs:
             top = by_key.get((config, mode, numerator))
             bottom = by_key.get((config, mode, denominator))
@@ -269,7 +293,7 @@ def _table(results, ratios):
             peak = f"{peak:.2f}" if peak is not None else "-"
             name = f"{r['numerator']} / {r['denominator']}"
             lines.append(
-                f"  {r['config']:<10} {r['mode']:<17} {name:<28} time "
+                f"  {r['config']:<10} {r['mode']:<17} {name:<32} time "
                 f"{r['time_ratio']:.2f}x  peak memory {peak}x"
             )
     return "\n".join(lines)
@@ -287,6 +311,18 @@ def _checked_configs():
     ):
         if set(value) - set(allowed):
             raise app.UsageError(f"{value}: expected values in {allowed}")
+    if "pyslowfast" in FLAGS.implementations:
+        from nonlocal_tf.programs import benchmark_nonlocal_steps as steps
+
+        if not FLAGS.pyslowfast_dir:
+            raise app.UsageError(
+                "--implementations=pyslowfast needs --pyslowfast_dir (a clone "
+                "of facebookresearch/SlowFast)"
+            )
+        try:
+            steps.pyslowfast_module_path(FLAGS.pyslowfast_dir)
+        except FileNotFoundError as error:
+            raise app.UsageError(f"--pyslowfast_dir: {error}") from None
     return configs
 
 

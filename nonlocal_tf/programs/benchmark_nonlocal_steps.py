@@ -2,11 +2,18 @@
 
 One step is a zero-argument function that runs a whole forward (or forward
 and backward) pass to completion: a compiled `NonLocalBlock` step on the
-chosen Keras backend (`tf.function` / `jax.jit`; torch runs eagerly), or
-PySlowFast's Nonlocal op order in plain PyTorch (docs/reference.md §1).
+chosen Keras backend (`tf.function` / `jax.jit`; torch runs eagerly),
+PySlowFast's Nonlocal op order in plain PyTorch (docs/reference.md §1), or
+PySlowFast's own `Nonlocal` module read from a SlowFast checkout.
 Memory is read from the process's `/proc/self/status` (Linux): the peak
 resident set (VmHWM) is reset before the timed calls and read after them.
 """
+
+import importlib.util
+import os
+
+# Where a SlowFast checkout keeps the Nonlocal module.
+PYSLOWFAST_MODULE = os.path.join("slowfast", "models", "nonlocal_helper.py")
 
 
 def memory_mib(field):
@@ -156,4 +163,48 @@ def pytorch_reference_step(shape, mode, use_bn=True):
     modules.train(mode != "forward")
     return _torch_autograd_step(
         lambda x, training: block(x), x, mode, modules.zero_grad
+    )
+
+
+def pyslowfast_module_path(checkout):
+    """`nonlocal_helper.py` of a SlowFast checkout; a clear error if absent."""
+    path = os.path.join(checkout, PYSLOWFAST_MODULE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{checkout!r} has no {PYSLOWFAST_MODULE}: pass a clone of "
+            "https://github.com/facebookresearch/SlowFast"
+        )
+    return path
+
+
+def pyslowfast_step(shape, mode, checkout, use_bn=True):
+    """PySlowFast's own `Nonlocal` block (NCTHW), one step.
+
+    Only its `nonlocal_helper.py` is loaded (it needs nothing but torch), as
+    the Kinetics configs build it: inner dim C / 2, (1, 2, 2) max-pooling.
+
+    Args:
+        shape: `(batch, (T, H, W, C))`, as the benchmark's configs.
+        mode: `"forward"` or `"forward_backward"`.
+        checkout: a clone of facebookresearch/SlowFast.
+        use_bn: keep the block's BN (False: replaced by an identity).
+
+    Returns:
+        The step function, on a random input of that shape.
+    """
+    import torch
+
+    spec = importlib.util.spec_from_file_location(
+        "pyslowfast_nonlocal_helper", pyslowfast_module_path(checkout)
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    batch, (time_, height, width, channels) = shape
+    block = module.Nonlocal(channels, channels // 2, pool_size=[1, 2, 2])
+    if not use_bn:
+        block.bn = torch.nn.Identity()
+    block.train(mode != "forward")
+    x = torch.randn(batch, channels, time_, height, width)
+    return _torch_autograd_step(
+        lambda x, training: block(x), x, mode, block.zero_grad
     )

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def test_quick_benchmark_writes_table_and_json(repo_root, tmp_path):
     output = tmp_path / "nonlocal.json"
@@ -35,3 +37,53 @@ def test_quick_benchmark_writes_table_and_json(repo_root, tmp_path):
         assert result["mode"] == "forward_backward"
         assert result["median_s"] > 0 and result["peak_mib"] >= 0
     assert payload["ratios"][0]["numerator"] == "chunked"
+
+
+def test_pyslowfast_needs_a_checkout(repo_root, tmp_path):
+    command = [
+        sys.executable,
+        str(repo_root / "scripts" / "benchmark_nonlocal.py"),
+        "--quick",
+        "--implementations=pyslowfast",
+        f"--pyslowfast_dir={tmp_path}",
+    ]
+    process = subprocess.run(
+        command, capture_output=True, text=True, timeout=120
+    )
+    assert process.returncode != 0
+    assert "slowfast/models/nonlocal_helper.py" in process.stderr
+    assert str(tmp_path) in process.stderr
+
+
+def test_pyslowfast_step_runs_the_checkouts_module(tmp_path):
+    pytest.importorskip("torch")
+    from nonlocal_tf.programs import benchmark_nonlocal_steps as steps
+
+    module = tmp_path / "slowfast" / "models" / "nonlocal_helper.py"
+    module.parent.mkdir(parents=True)
+    calls = tmp_path / "calls.txt"
+    # A stand-in with PySlowFast's constructor; it logs its arguments and
+    # every forward's input shape.
+    module.write_text(
+        "import torch\n"
+        "class Nonlocal(torch.nn.Module):\n"
+        "    def __init__(self, dim, dim_inner, pool_size=None):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv3d(dim, dim, 1)\n"
+        f"        open({str(calls)!r}, 'a').write(\n"
+        "            f'init {dim} {dim_inner} {pool_size}\\n')\n"
+        "    def forward(self, x):\n"
+        f"        open({str(calls)!r}, 'a').write(\n"
+        "            f'forward {list(x.shape)} {self.training}\\n')\n"
+        "        return x + self.conv(x)\n"
+    )
+    step = steps.pyslowfast_step(
+        (2, (3, 4, 5, 6)), "forward_backward", str(tmp_path)
+    )
+    step()
+    step()
+    assert calls.read_text().splitlines() == [
+        "init 6 3 [1, 2, 2]",
+        "forward [2, 6, 3, 4, 5] True",
+        "forward [2, 6, 3, 4, 5] True",
+    ]
