@@ -78,6 +78,15 @@ ALLOWED = {
         "checkpoint; imported only then (a run's final.weights.h5 needs no "
         "TensorFlow)"
     ),
+    ("nonlocal_tf.layers.chunked", "tensorflow"): (
+        "the chunked backward needs a loop that runs one block at a time "
+        "and stacks outputs unlike its carry; Keras's TensorFlow scan cannot, "
+        "so tf.while_loop is imported there, under the TensorFlow backend only"
+    ),
+    ("nonlocal_tf.models.batch_norm", "tensorflow"): (
+        "the fused batch norm kernel of a training step, imported under the "
+        "TensorFlow backend only (Keras 3 has no fused BatchNormalization)"
+    ),
     # The leaf that reads TensorFlow's file systems, imported on first use.
     ("nonlocal_tf.fileio", "tensorflow"): "tf.io.gfile",
 }

@@ -19,6 +19,7 @@ import keras
 from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models.affine import Affine
+from nonlocal_tf.models.batch_norm import FusedBatchNormalization
 from nonlocal_tf.models.frame_conv import FrameConv3D
 
 BN_EPSILON = 1e-5
@@ -63,7 +64,7 @@ def _norm(x, name, frozen_bn, zero_gamma=False):
     """BatchNormalization (eps 1e-5, momentum 0.9) or a frozen `Affine`."""
     if frozen_bn:
         return Affine(trainable=False, name=name)(x)
-    return keras.layers.BatchNormalization(
+    return FusedBatchNormalization(
         axis=-1,
         epsilon=BN_EPSILON,
         momentum=BN_MOMENTUM,
