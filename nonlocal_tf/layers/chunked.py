@@ -177,6 +177,9 @@ def _scan(step, init, xs):
         )
         for x in xs_flat
     ]
+    # The first block runs before the loop: its outputs give the output
+    # arrays' dtypes and shapes, and the loop, which takes those arrays,
+    # starts only when it is done.
     carry, first = step(
         init, tf.nest.pack_sequence_as(xs, [x.read(0) for x in inputs])
     )
