@@ -83,7 +83,7 @@ ALLOWED = {
         "and stacks outputs unlike its carry; Keras's TensorFlow scan cannot, "
         "so tf.while_loop is imported there, under the TensorFlow backend only"
     ),
-    ("nonlocal_tf.models.batch_norm", "tensorflow"): (
+    ("nonlocal_tf.layers.batch_norm", "tensorflow"): (
         "the fused batch norm kernel of a training step, imported under the "
         "TensorFlow backend only (Keras 3 has no fused BatchNormalization)"
     ),

@@ -5,6 +5,7 @@ from keras import ops
 
 from nonlocal_tf.layers import affinity
 from nonlocal_tf.layers import shapes
+from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
 
 INSTANTIATIONS = (
     "embedded_gaussian",
@@ -44,7 +45,8 @@ class NonLocalBlock(keras.layers.Layer):
     Sub-layers, created in `build()` and public so that weights can be read
     and set (e.g. by the checkpoint converters): `theta`, `phi`, `g`, `out`
     (1x1 `Conv1D`/`Conv2D`/`Conv3D` by rank, with bias), `bn`
-    (`BatchNormalization`, `None` when `use_bn=False`) and `concat_project`
+    (`FusedBatchNormalization`, a Keras `BatchNormalization`; `None` when
+    `use_bn=False`) and `concat_project`
     (`Dense(1)` without bias, concatenation only). The subsampling max-pool
     has no weights (`keras.ops.max_pool`).
 
@@ -264,7 +266,7 @@ class NonLocalBlock(keras.layers.Layer):
             "out", channels, zero_init=not self.use_bn, dtype=output_dtype
         )
         if self.use_bn:
-            self.bn = keras.layers.BatchNormalization(
+            self.bn = FusedBatchNormalization(
                 epsilon=self.bn_epsilon,
                 momentum=self.bn_momentum,
                 gamma_initializer="zeros",

@@ -17,9 +17,9 @@ by name: `conv1`, `res_conv1_bn`, `pool1`, `res3_0_branch2a`,
 import keras
 
 from nonlocal_tf.layers import NonLocalBlock
+from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models.affine import Affine
-from nonlocal_tf.models.batch_norm import FusedBatchNormalization
 from nonlocal_tf.models.frame_conv import FrameConv3D
 
 BN_EPSILON = 1e-5

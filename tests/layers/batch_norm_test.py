@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from nonlocal_tf.models.batch_norm import FusedBatchNormalization
+from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
 
 EPSILON, MOMENTUM = 1e-5, 0.9
 
@@ -122,3 +122,28 @@ def test_config_round_trip():
     clone = keras.layers.deserialize(keras.layers.serialize(layer))
     assert isinstance(clone, FusedBatchNormalization)
     assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the fused path is TF's"
+)
+def test_non_local_block_trains_its_bn_with_the_fused_kernel():
+    import tensorflow as tf
+
+    from nonlocal_tf.layers import NonLocalBlock
+
+    block = NonLocalBlock(inner_dim=4)
+    x = tf.random.normal((2, 3, 4, 4, 8))
+    block(x)
+    assert isinstance(block.bn, FusedBatchNormalization)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            y = block(x, training=True)
+        return tape.gradient(y, block.trainable_variables)
+
+    ops = {
+        op.type for op in step.get_concrete_function(x).graph.get_operations()
+    }
+    assert any(t.startswith("FusedBatchNorm") for t in ops), sorted(ops)
