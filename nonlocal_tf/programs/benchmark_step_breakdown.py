@@ -19,16 +19,26 @@ interleaved rounds (median per part):
   keras       `model.train_on_batch` with the same optimizer and loss
 
 and derives backward (fwd+bwd - forward) and the distribution and input
-overhead (step - fwd+bwd+upd). Prints a table and writes JSON:
+overhead (step - fwd+bwd+upd). Rounds alternate their order (forward, then
+backward through --parts) and record the CPU time stolen from the machine
+during each call (Linux). With both `step+host` and `keras` timed, the
+trainer's speed over `train_on_batch` is also given as the median of the
+per-round ratios with a bootstrap 95% interval, over all rounds and over the
+quiet ones (`paired_timing`). Prints a table and writes JSON:
 
   python scripts/benchmark_step_breakdown.py --model=C2D_8x8_R50 \
       --batch_size=2 --output=benchmarks/step_breakdown.json
+
+  python scripts/benchmark_step_breakdown.py --model=I3D_NLN_8x8_R50 \
+      --batch_size=4 --parts=step+host,keras --rounds=12
 """
 
 import platform
 import statistics
 
 from absl import flags
+
+from nonlocal_tf.programs import paired_timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "C2D_8x8_R50", "Zoo model name or alias.")
@@ -55,6 +65,32 @@ PARTS = (
     "step+host",
     "keras",
 )
+flags.DEFINE_list("parts", list(PARTS), f"Parts timed, of {', '.join(PARTS)}.")
+
+DERIVED = {
+    "backward": ("fwd+bwd", "forward", lambda p: p["fwd+bwd"] - p["forward"]),
+    "distribution_and_input": (
+        "step",
+        "fwd+bwd+upd",
+        lambda p: p["step"] - p["fwd+bwd+upd"],
+    ),
+    "host_work": ("step+host", "step", lambda p: p["step+host"] - p["step"]),
+    "loss_scaling": (
+        "update+ls",
+        "update",
+        lambda p: p["update+ls"] - p["update"],
+    ),
+    "step_over_keras_speed": (
+        "keras",
+        "step",
+        lambda p: p["keras"] / p["step"],
+    ),
+    "update_share_of_step": (
+        "update",
+        "step",
+        lambda p: p["update"] / p["step"],
+    ),
+}
 
 
 def _parts(config, built, strategy, clips, labels):
@@ -128,7 +164,8 @@ def _parts(config, built, strategy, clips, labels):
 
 
 def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
-              rounds=3, input_shape=None, width_per_group=64):  # fmt: skip
+              rounds=3, input_shape=None, width_per_group=64,
+              parts=PARTS):  # fmt: skip
     """Times the parts of the trainer's step on zoo model `name`.
 
     Args:
@@ -140,14 +177,21 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
             call of each).
         input_shape: `(T, H, W, 3)`; default the entry's.
         width_per_group: 64 for the published width.
+        parts: The parts timed (names from `PARTS`).
 
     Returns:
         A dict: the setting, `parts` (`{part: median seconds}`), `times_s`
-        (every round) and `derived` (backward, distribution overhead,
-        host work, ratios).
+        and `steal_s` (every round), `derived` (backward, distribution
+        overhead, host work, ratios, where their parts were timed) and
+        `paired` (`paired_timing.paired_ratio` of `keras` over `step+host`,
+        or None).
     """
-    import time
-
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(
+            f"--parts: unknown or none {unknown or list(parts)}; choose from "
+            f"{', '.join(PARTS)}"
+        )
     from nonlocal_tf import zoo
     from nonlocal_tf.programs import trainer_timing
     from nonlocal_tf.training import strategy as strategy_lib
@@ -165,16 +209,18 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
     built = trainer_timing.build_trainer_step(
         config, model_fn, clips, labels, strategy
     )
-    calls = _parts(config, built, strategy, clips, labels)
-    for call in calls.values():
-        call()
-    times = {part: [] for part in calls}
-    for _ in range(rounds):
-        for part, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[part].append(time.perf_counter() - start)
-    parts = {part: statistics.median(t) for part, t in times.items()}
+    every = _parts(config, built, strategy, clips, labels)
+    calls = {part: every[part] for part in PARTS if part in parts}
+    times, steals = _time_rounds(calls, rounds)
+    medians = {part: statistics.median(t) for part, t in times.items()}
+    paired = None
+    if "keras" in calls and "step+host" in calls:
+        paired = paired_timing.paired_ratio(
+            times["keras"],
+            times["step+host"],
+            steals["keras"],
+            steals["step+host"],
+        )
     return {
         "model": zoo.get_entry(name).name,
         "batch_size": batch_size,
@@ -184,29 +230,48 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
         "width_per_group": width_per_group,
         "rounds": rounds,
         "machine": platform.machine(),
-        "parts": parts,
+        "parts": medians,
         "times_s": times,
+        "steal_s": steals,
         "derived": {
-            "backward": parts["fwd+bwd"] - parts["forward"],
-            "distribution_and_input": parts["step"] - parts["fwd+bwd+upd"],
-            "host_work": parts["step+host"] - parts["step"],
-            "loss_scaling": parts["update+ls"] - parts["update"],
-            "step_over_keras_speed": parts["keras"] / parts["step"],
-            "update_share_of_step": parts["update"] / parts["step"],
+            name: value(medians)
+            for name, (a, b, value) in DERIVED.items()
+            if a in medians and b in medians
         },
+        "paired": paired,
     }
+
+
+def _time_rounds(calls, rounds):
+    """`(times, steals)`: `{part: [seconds per round]}` each.
+
+    One untimed call of each part first; then each round calls every part
+    once, in `calls`' order in even rounds and reversed in odd ones.
+    """
+    for call in calls.values():
+        call()
+    times = {part: [] for part in calls}
+    steals = {part: [] for part in calls}
+    order = list(calls)
+    for round_index in range(rounds):
+        for part in order if round_index % 2 == 0 else order[::-1]:
+            wall, stolen = paired_timing.timed_call(calls[part])
+            times[part].append(wall)
+            steals[part].append(stolen)
+    return times, steals
 
 
 def format_breakdown(result):
     """The breakdown as a fixed-width table."""
     parts, derived = result["parts"], result["derived"]
-    step = parts["step"]
+    reference = next(p for p in ("step", "step+host", *parts) if p in parts)
+    step = parts[reference]
     lines = [
         f"{result['model']} batch {result['batch_size']} "
         f"strategy {result['strategy']} jit_compile {result['jit_compile']} "
         f"({result['rounds']} rounds, median)",
-        f"{'part':22} {'seconds':>8} {'% of step':>9}",
-        "-" * 41,
+        f"{'part':22} {'seconds':>8} {'% of ' + reference:>14}",
+        "-" * 46,
     ]
     rows = list(parts.items()) + [
         (f"= {k}", v) for k, v in derived.items() if not k.endswith(
@@ -214,11 +279,32 @@ def format_breakdown(result):
         )
     ]  # fmt: skip
     for part, seconds in rows:
-        lines.append(f"{part:22} {seconds:>8.3f} {100 * seconds / step:>8.1f}%")
-    lines.append(
-        "trainer step speed / train_on_batch speed: "
-        f"{derived['step_over_keras_speed']:.3f}"
-    )
+        share = 100 * seconds / step
+        lines.append(f"{part:22} {seconds:>8.3f} {share:>13.1f}%")
+    if "step_over_keras_speed" in derived:
+        lines.append(
+            "trainer step speed / train_on_batch speed (medians): "
+            f"{derived['step_over_keras_speed']:.3f}"
+        )
+    paired = result.get("paired")
+    if paired:
+        low, high = paired["interval_95"]
+        lines.append(
+            "step+host speed / train_on_batch speed, paired rounds: median "
+            f"{paired['median']:.3f} (95% interval {low:.3f}-{high:.3f})"
+        )
+        quiet = len(paired["quiet_rounds"])
+        if paired["quiet_median"] is not None:
+            low, high = paired["quiet_interval_95"]
+            lines.append(
+                f"  quiet rounds ({quiet} of {result['rounds']}): median "
+                f"{paired['quiet_median']:.3f} (95% interval "
+                f"{low:.3f}-{high:.3f})"
+            )
+        else:
+            lines.append(
+                f"  quiet rounds: {quiet} of {result['rounds']} (too few)"
+            )
     return "\n".join(lines)
 
 
@@ -235,6 +321,7 @@ def main(argv):
         rounds=FLAGS.rounds,
         input_shape=shape,
         width_per_group=FLAGS.width_per_group,
+        parts=FLAGS.parts,
     )
     print(format_breakdown(result))
     fileio.atomic_write_json(FLAGS.output, result)

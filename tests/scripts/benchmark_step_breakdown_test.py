@@ -1,0 +1,59 @@
+"""Smoke run of scripts/benchmark_step_breakdown.py on a tiny zoo copy."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.scripts import helpers
+
+TINY = ("--input_shape=4,32,32", "--width_per_group=4")
+
+
+def test_paired_parts_write_table_ratios_and_json(tmp_path):
+    output = tmp_path / "breakdown.json"
+    stdout = helpers.run_script(
+        "benchmark_step_breakdown.py",
+        "--model=C2D_8x8_R50",
+        *TINY,
+        "--parts=step,step+host,keras",
+        "--rounds=4",
+        f"--output={output}",
+    )
+    assert "paired rounds: median" in stdout
+    result = json.loads(output.read_text())
+    assert list(result["parts"]) == ["step", "step+host", "keras"]
+    times = result["times_s"]
+    assert all(len(t) == 4 and min(t) > 0 for t in times.values())
+    assert all(len(s) == 4 for s in result["steal_s"].values())
+    # Only the derived values whose parts were timed.
+    assert set(result["derived"]) == {"host_work", "step_over_keras_speed"}
+    assert result["derived"]["host_work"] == pytest.approx(
+        np.median(times["step+host"]) - np.median(times["step"])
+    )
+    paired = result["paired"]
+    np.testing.assert_allclose(
+        paired["ratios"],
+        np.array(times["keras"]) / np.array(times["step+host"]),
+    )
+    assert paired["median"] == pytest.approx(np.median(paired["ratios"]))
+
+
+def test_unknown_part_is_a_one_line_error():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(helpers.REPO_ROOT / "scripts" / "benchmark_step_breakdown.py"),
+            "--parts=step,warp",
+        ],
+        cwd=helpers.REPO_ROOT,
+        env=helpers.script_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode != 0
+    assert "--parts: unknown or none ['warp']" in completed.stderr
+    assert "Traceback" not in completed.stderr
