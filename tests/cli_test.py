@@ -12,7 +12,6 @@ from tests import cli_helpers
 
 PROGRAM = textwrap.dedent(
     """
-    import os
     import signal
     from absl import app, flags
     from nonlocal_tf import cli
@@ -38,7 +37,10 @@ PROGRAM = textwrap.dedent(
         if what == "type":
             return 1 + "x"
         if what == "sigint":
-            os.kill(os.getpid(), signal.SIGINT)
+            # A shell without job control starts background commands with
+            # SIGINT ignored, and Python keeps an inherited SIG_IGN.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.raise_signal(signal.SIGINT)
         if what == "exit":
             raise SystemExit("Cannot read --video: not a video")
         print("ok")
