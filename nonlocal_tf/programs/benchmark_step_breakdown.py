@@ -19,8 +19,8 @@ interleaved rounds (median per part):
   keras       `model.train_on_batch` with the same optimizer and loss
 
 and derives backward (fwd+bwd - forward) and the distribution and input
-overhead (step - fwd+bwd+upd). Rounds alternate their order (forward, then
-backward through --parts) and record the CPU time stolen from the machine
+overhead (step - fwd+bwd+upd). Rounds alternate their order (the order of
+PARTS, then reversed) and record the CPU time stolen from the machine
 during each call (Linux). With both `step+host` and `keras` timed, the
 trainer's speed over `train_on_batch` is also given as the median of the
 per-round ratios with a bootstrap 95% interval, over all rounds and over the
@@ -33,6 +33,7 @@ quiet ones (`paired_timing`). Prints a table and writes JSON:
       --batch_size=4 --parts=step+host,keras --rounds=12
 """
 
+import operator
 import platform
 import statistics
 
@@ -67,29 +68,14 @@ PARTS = (
 )
 flags.DEFINE_list("parts", list(PARTS), f"Parts timed, of {', '.join(PARTS)}.")
 
+# name: (part a, part b, how a and b's medians combine)
 DERIVED = {
-    "backward": ("fwd+bwd", "forward", lambda p: p["fwd+bwd"] - p["forward"]),
-    "distribution_and_input": (
-        "step",
-        "fwd+bwd+upd",
-        lambda p: p["step"] - p["fwd+bwd+upd"],
-    ),
-    "host_work": ("step+host", "step", lambda p: p["step+host"] - p["step"]),
-    "loss_scaling": (
-        "update+ls",
-        "update",
-        lambda p: p["update+ls"] - p["update"],
-    ),
-    "step_over_keras_speed": (
-        "keras",
-        "step",
-        lambda p: p["keras"] / p["step"],
-    ),
-    "update_share_of_step": (
-        "update",
-        "step",
-        lambda p: p["update"] / p["step"],
-    ),
+    "backward": ("fwd+bwd", "forward", operator.sub),
+    "distribution_and_input": ("step", "fwd+bwd+upd", operator.sub),
+    "host_work": ("step+host", "step", operator.sub),
+    "loss_scaling": ("update+ls", "update", operator.sub),
+    "step_over_keras_speed": ("keras", "step", operator.truediv),
+    "update_share_of_step": ("update", "step", operator.truediv),
 }
 
 
@@ -234,8 +220,8 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
         "times_s": times,
         "steal_s": steals,
         "derived": {
-            name: value(medians)
-            for name, (a, b, value) in DERIVED.items()
+            name: combine(medians[a], medians[b])
+            for name, (a, b, combine) in DERIVED.items()
             if a in medians and b in medians
         },
         "paired": paired,
