@@ -1,5 +1,5 @@
 """The training loop in this process (default strategy): files, summaries,
-mixed precision, initial weights, resume of a finished run, bad input."""
+mixed precision, XLA, initial weights, resume of a finished run, bad input."""
 
 import json
 import os
@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from nonlocal_tf import training
 from nonlocal_tf.training import summaries
+from nonlocal_tf.training import trainer
 from nonlocal_tf.training.checkpointing import load_run_weights
 from tests.training import tiny
 
@@ -240,3 +241,52 @@ def test_stateful_augmentation_still_checkpoints_with_a_warning(
     assert (tmp_path / "checkpoints" / "state-2.index").exists()
     assert "RandomUniform is stateful" in caplog.text
     assert "resumed run draws different augmentations" in caplog.text
+
+
+def _xla_compiled_functions(step):
+    """Names of the functions in `step`'s graph that XLA must compile."""
+    graph = step.get_concrete_function().graph.as_graph_def()
+    return [
+        function.signature.name
+        for function in graph.library.function
+        if function.attr["_XlaMustCompile"].b
+    ]
+
+
+def _train_with_batch_norm(config):
+    step_losses = []
+    result = training.train(
+        config,
+        lambda: tiny.tiny_model(batch_norm=True),
+        tiny.make_dataset_fn(4, shuffle=True),
+        callbacks=[lambda step, logs: step_losses.append(logs["loss"])],
+    )
+    return result, step_losses
+
+
+def test_jit_compiled_training_follows_the_same_trajectory(tmp_path):
+    # XLA compiles each replica's step (forward, loss, gradients, momentum
+    # update); the graph executor's run of the same step is the reference.
+    plain, plain_losses = _train_with_batch_norm(_config(tmp_path / "plain"))
+    jit, jit_losses = _train_with_batch_norm(
+        _config(tmp_path / "jit", jit_compile=True)
+    )
+    assert len(jit_losses) == 4
+    np.testing.assert_allclose(jit_losses, plain_losses, rtol=1e-5)
+    for a, b in zip(jit.model.weights, plain.model.weights, strict=True):
+        np.testing.assert_allclose(
+            a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path
+        )
+
+    strategy = tf.distribute.get_strategy()
+    built = {
+        jit_compile: trainer.build_training_step(
+            _config(tmp_path / "built", jit_compile=jit_compile),
+            lambda: tiny.tiny_model(batch_norm=True),
+            tiny.make_dataset_fn(4),
+            strategy,
+        )
+        for jit_compile in (False, True)
+    }
+    assert _xla_compiled_functions(built[True].step)
+    assert not _xla_compiled_functions(built[False].step)
