@@ -106,6 +106,8 @@ def make_row(
         "clips_per_s": clips_per_s,
         "achieved_gflops_per_s": 2 * factor * clips_per_s * macs / 1e9,
         "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "mixed_precision": model.dtype_policy.name,
+        "compute_dtype": model.dtype_policy.compute_dtype,
         "backend": keras.backend.backend(),
         "device": device_description(),
         "machine": platform.machine(),
@@ -224,6 +226,7 @@ def format_table(rows):
     """A fixed-width text table of benchmark rows."""
     header = (
         f"{'model':26} {'mode':9} {'step':16} {'strategy':8} {'jit':3} "
+        f"{'precision':14} "
         f"{'batch':>5} {'GFLOPs/clip':>11} {'median s':>9} {'clips/s':>8} "
         f"{'GFLOP/s':>8} {'peak MiB':>8}"
     )
@@ -233,7 +236,8 @@ def format_table(rows):
         lines.append(
             f"{r['model']:26} {r['mode']:9} {r['step']:16} "
             f"{r.get('strategy') or '-':8} "
-            f"{'yes' if r['jit_compile'] else 'no':3} {r['batch_size']:>5} "
+            f"{'yes' if r['jit_compile'] else 'no':3} "
+            f"{r.get('mixed_precision', 'float32'):14} {r['batch_size']:>5} "
             f"{r['gmacs_per_clip']:>11.3f} {r['median_s']:>9.3f} "
             f"{r['clips_per_s']:>8.2f} {r['achieved_gflops_per_s']:>8.1f} "
             f"{'-' if peak is None else f'{peak:.0f}':>8}"

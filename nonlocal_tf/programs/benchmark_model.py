@@ -11,7 +11,9 @@ Clips/s, achieved GFLOP/s and peak memory at 8 x 224 x 224, for
                    (`trainer.build_training_step`, under each of
                    --strategies), with the training loop's per-step host work
 
-each with and without XLA (--jit_compile). FLOPs per clip come from the zoo
+each with and without XLA (--jit_compile), under each Keras dtype policy of
+--mixed_precision (float32 by default; `mixed_bfloat16` uses the bfloat16
+units of CPUs with AVX512_BF16/AMX). FLOPs per clip come from the zoo
 table (multiply-adds, x2 for FLOP/s; a training step counts 3 forward
 passes), see `nonlocal_tf.zoo.benchmark`. Each setting runs in a process of
 its own (--isolate), so its peak memory is that process's maximum resident
@@ -30,6 +32,7 @@ one process, as a smoke test. With `KERAS_BACKEND=jax` only the Keras rows
 run (the trainer is TensorFlow's).
 """
 
+import itertools
 import json
 import resource
 import statistics
@@ -62,6 +65,11 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list(
     "jit_compile", ["false", "true"], "XLA settings timed (false, true)."
+)
+flags.DEFINE_list(
+    "mixed_precision",
+    ["float32"],
+    "Keras dtype policies timed (float32, mixed_float16, mixed_bfloat16).",
 )
 flags.DEFINE_integer("iters", 3, "Timed calls per setting and round.")
 flags.DEFINE_integer("warmup", 1, "Untimed calls per setting first.")
@@ -114,6 +122,7 @@ def _trainer_row(setting):
         batch_size,
         strategy=setting["strategy"],
         jit_compile=setting["jit_compile"],
+        mixed_precision=setting["mixed_precision"],
     )
     clips, labels = benchmark.random_inputs(
         batch_size, shape, zoo.get_entry(name).num_classes
@@ -139,7 +148,25 @@ def _trainer_row(setting):
 
 
 def run_setting(setting):
-    """One benchmark row for `setting` (a dict), with its peak memory."""
+    """One benchmark row for `setting` (a dict), with its peak memory.
+
+    The models are built under the setting's dtype policy; the policy in
+    force before is restored.
+    """
+    import keras
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(setting["mixed_precision"])
+    try:
+        row = _timed_row(setting)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    row["jit_compile"] = setting["jit_compile"]
+    row["peak_memory_mib"], row["peak_memory_source"] = peak_memory_mib()
+    return row
+
+
+def _timed_row(setting):
     from nonlocal_tf.programs import trainer_timing
     from nonlocal_tf.zoo import benchmark
 
@@ -163,8 +190,6 @@ def run_setting(setting):
         )
     else:
         row = _trainer_row(setting)
-    row["jit_compile"] = setting["jit_compile"]
-    row["peak_memory_mib"], row["peak_memory_source"] = peak_memory_mib()
     return row
 
 
@@ -183,35 +208,38 @@ def _run_isolated(setting):
 
 
 def settings(models, batch_sizes, train_batch_sizes, steps, strategies,
-             jit_settings, **common):  # fmt: skip
+             jit_settings, policies=("float32",), **common):  # fmt: skip
     """Every setting to time, in run order (see the module docstring)."""
     import keras
 
     inference_batches = sorted(set(batch_sizes) | set(train_batch_sizes))
     trainer = "trainer" in steps and keras.backend.backend() == "tensorflow"
     out = []
-    for name in models:
-        for jit in jit_settings:
-            base = dict(model=name, jit_compile=jit, strategy=None, **common)
-            out += [
-                dict(base, step="predict_on_batch", batch_size=b)
-                for b in inference_batches
-            ]
-            for batch in train_batch_sizes:
-                if "train_on_batch" in steps:
-                    out.append(
-                        dict(base, step="train_on_batch", batch_size=batch)
-                    )
-                if trainer:
-                    out += [
-                        dict(
-                            base,
-                            step="trainer",
-                            batch_size=batch,
-                            strategy=strategy,
-                        )  # fmt: skip
-                        for strategy in strategies
-                    ]
+    for name, policy, jit in itertools.product(models, policies, jit_settings):
+        base = dict(
+            model=name,
+            mixed_precision=policy,
+            jit_compile=jit,
+            strategy=None,
+            **common,
+        )
+        out += [
+            dict(base, step="predict_on_batch", batch_size=b)
+            for b in inference_batches
+        ]
+        for batch in train_batch_sizes:
+            if "train_on_batch" in steps:
+                out.append(dict(base, step="train_on_batch", batch_size=batch))
+            if trainer:
+                out += [
+                    dict(
+                        base,
+                        step="trainer",
+                        batch_size=batch,
+                        strategy=strategy,
+                    )  # fmt: skip
+                    for strategy in strategies
+                ]
     return out
 
 
@@ -222,6 +250,7 @@ def _key(row):
         row.get("strategy"),
         row["jit_compile"],
         row["batch_size"],
+        row.get("mixed_precision", "float32"),
     )
 
 
@@ -252,21 +281,27 @@ def merge_rounds(rows):
 def ratios(rows):
     """Trainer / train_on_batch speed and training / inference GFLOP/s.
 
-    Both from rows of one run, at the same model, batch and XLA setting.
+    Both from rows of one run, at the same model, batch, XLA setting and
+    dtype policy.
     """
     by_key = {_key(r): r for r in rows}
     out = []
     for row in rows:
         if row["mode"] != "training":
             continue
-        model, _, _, jit, batch = _key(row)
-        inference = by_key.get((model, "predict_on_batch", None, jit, batch))
-        keras_step = by_key.get((model, "train_on_batch", None, jit, batch))
+        model, _, _, jit, batch, policy = _key(row)
+        inference = by_key.get(
+            (model, "predict_on_batch", None, jit, batch, policy)
+        )
+        keras_step = by_key.get(
+            (model, "train_on_batch", None, jit, batch, policy)
+        )
         entry = {
             "model": model,
             "step": row["step"],
             "strategy": row.get("strategy"),
             "jit_compile": jit,
+            "mixed_precision": policy,
             "batch_size": batch,
             "train_over_inference_gflops": None,
             "speed_over_train_on_batch": None,
@@ -291,14 +326,16 @@ def format_ratios(entries):
         return "-" if x is None else f"{x:.3f}"
 
     header = (
-        f"{'model':26} {'step':16} {'strategy':8} {'jit':3} {'batch':>5} "
+        f"{'model':26} {'step':16} {'strategy':8} {'jit':3} "
+        f"{'precision':14} {'batch':>5} "
         f"{'train/infer GFLOP/s':>19} {'speed/train_on_batch':>20}"
     )
     lines = [header, "-" * len(header)]
     for e in entries:
         lines.append(
             f"{e['model']:26} {e['step']:16} {e['strategy'] or '-':8} "
-            f"{'yes' if e['jit_compile'] else 'no':3} {e['batch_size']:>5} "
+            f"{'yes' if e['jit_compile'] else 'no':3} "
+            f"{e['mixed_precision']:14} {e['batch_size']:>5} "
             f"{value(e['train_over_inference_gflops']):>19} "
             f"{value(e['speed_over_train_on_batch']):>20}"
         )
@@ -312,6 +349,18 @@ def _flag_booleans(values):
             raise ValueError(f"--jit_compile takes true/false, got {value!r}")
         parsed.append(value.lower() == "true")
     return parsed
+
+
+def _flag_policies(values):
+    from nonlocal_tf.training import config as config_lib
+
+    unknown = [v for v in values if v not in config_lib.PRECISION_POLICIES]
+    if unknown or not values:
+        raise ValueError(
+            f"--mixed_precision: unknown or none {unknown or values}; choose "
+            f"from {', '.join(config_lib.PRECISION_POLICIES)}"
+        )
+    return values
 
 
 def main(argv):
@@ -341,6 +390,7 @@ def main(argv):
         FLAGS.steps,
         FLAGS.strategies,
         _flag_booleans(FLAGS.jit_compile),
+        _flag_policies(FLAGS.mixed_precision),
         iters=iters,
         warmup=warmup,
         input_shape=shape,

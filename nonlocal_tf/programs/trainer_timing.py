@@ -17,8 +17,16 @@ def zoo_model_fn(name, shape, width_per_group):
     )
 
 
-def train_config(batch_size, *, strategy="default", jit_compile=False):
-    """The `TrainConfig` the benchmarks time (the paper's optimizer)."""
+def train_config(
+    batch_size, *, strategy="default", jit_compile=False, mixed_precision=None
+):
+    """The `TrainConfig` the benchmarks time (the paper's optimizer).
+
+    `mixed_precision` None: the Keras dtype policy in force (build the step
+    under the policy the config names).
+    """
+    import keras
+
     from nonlocal_tf.training import config as config_lib
 
     return config_lib.TrainConfig(
@@ -27,6 +35,7 @@ def train_config(batch_size, *, strategy="default", jit_compile=False):
         train_steps=1,
         strategy=strategy,
         jit_compile=jit_compile,
+        mixed_precision=mixed_precision or keras.config.dtype_policy().name,
     )
 
 

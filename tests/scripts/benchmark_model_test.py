@@ -21,16 +21,15 @@ STEPS = [
 ]
 
 
-def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
-    backend = "tensorflow"
-    output = tmp_path / "model.json"
-    completed = subprocess.run(
+def _run_quick(output, *flags, backend="tensorflow"):
+    return subprocess.run(
         [
             sys.executable,
             str(helpers.REPO_ROOT / "scripts" / "benchmark_model.py"),
             "--quick",
             "--models=C2D_NLN_8x8_R50",
             f"--output={output}",
+            *flags,
         ],
         cwd=helpers.REPO_ROOT,
         env=dict(helpers.script_env(), KERAS_BACKEND=backend),
@@ -38,6 +37,12 @@ def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
         text=True,
         timeout=600,
     )
+
+
+def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
+    backend = "tensorflow"
+    output = tmp_path / "model.json"
+    completed = _run_quick(output, backend=backend)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"device: {backend}" in completed.stdout
     assert "GFLOP/s" in completed.stdout
@@ -50,6 +55,8 @@ def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
     ] == [(*s, jit) for jit in (False, True) for s in STEPS]
     for row in rows:
         assert row["backend"] == backend
+        assert row["mixed_precision"] == "float32"
+        assert row["compute_dtype"] == "float32"
         assert row["model"] == "c2d_nl5_r50_8x8_pyslowfast"
         assert row["input_shape"] == [4, 32, 32, 3]
         assert row["batch_size"] == 2
@@ -83,3 +90,41 @@ def test_quick_benchmark_writes_table_ratios_and_json(tmp_path):
             )
         else:
             assert entry["speed_over_train_on_batch"] is None
+
+
+def test_models_are_built_and_stepped_under_each_dtype_policy(tmp_path):
+    output = tmp_path / "model.json"
+    completed = _run_quick(
+        output,
+        "--mixed_precision=mixed_bfloat16",
+        "--jit_compile=false",
+        "--strategies=default",
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert [
+        (r["mixed_precision"], r["compute_dtype"], r["step"])
+        for r in results["rows"]
+    ] == [
+        ("mixed_bfloat16", "bfloat16", step)
+        for step in ("predict_on_batch", "train_on_batch", "trainer")
+    ]
+    assert all(r["median_s"] > 0 for r in results["rows"])
+    assert "mixed_bfloat16" in completed.stdout
+    # Ratios pair rows of one policy.
+    assert [(e["mixed_precision"], e["step"]) for e in results["ratios"]] == [
+        ("mixed_bfloat16", "train_on_batch"),
+        ("mixed_bfloat16", "trainer"),
+    ]
+    trainer_entry = results["ratios"][1]
+    assert trainer_entry["speed_over_train_on_batch"] > 0
+
+
+def test_an_unknown_dtype_policy_names_the_flag_and_the_choices():
+    from nonlocal_tf.programs import benchmark_model
+
+    with pytest.raises(ValueError, match=r"--mixed_precision: .*\['fp8'\]"):
+        benchmark_model._flag_policies(["float32", "fp8"])
+    assert benchmark_model._flag_policies(["mixed_bfloat16"]) == [
+        "mixed_bfloat16"
+    ]
