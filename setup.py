@@ -58,8 +58,13 @@ setuptools.setup(
     package_data={"nonlocal_tf.zoo": ["*.json", "data/*.json", "data/*.txt"]},
     include_package_data=True,
     install_requires=[
-        "tensorflow>=2.16,<2.22",
-        "keras>=3.10,<4",
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        # The model family's base classes and preset format (0.32 is the
+        # tested release; it needs tensorflow-text, whose release follows
+        # TensorFlow's).
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-text>=2.21,<2.22",
         "absl-py>=1.4",
         "numpy>=1.26",
         "h5py>=3.8",

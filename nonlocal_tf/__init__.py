@@ -25,7 +25,9 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
     {
         "ClipSpec": ".clip_spec",
         "NonLocalBlock": ".layers",
-        "VideoClassifier": ".models",
+        # Through the zoo, which registers the presets on the class.
+        "VideoClassifier": ".zoo",
+        "VideoResNetBackbone": ".zoo",
         "insert_nonlocal": ".models",
     },
 )

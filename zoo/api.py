@@ -1,24 +1,27 @@
-"""`list_models`, `get_model`, `load_model`: the zoo, keras.applications way."""
+"""`list_models`, `get_model`, `from_preset`: the zoo, keras.applications way.
+
+Every model source goes through one resolver (`presets.resolve`); this
+module names the zoo's entries and builds them.
+"""
 
 import json
 import os
 import zipfile
 
-import keras
 from absl import logging
+from keras_hub.src.utils.preset_utils import register_presets as _hub_presets
 
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.models import VideoClassifier
+from nonlocal_tf.models import VideoResNetBackbone
+from nonlocal_tf.models import video_resnet
 
-from . import entries
 from . import loading
-from .registry import Registry
+from . import presets
+from .entries import REGISTRY
 
-REGISTRY = Registry()
-for _entry in entries.ALL_ENTRIES:
-    REGISTRY.register(_entry)
-
-CACHE_SUBDIR = "models/nonlocal_tf"
+# Keyword arguments `get_model` passes on besides the architecture's.
+_MODEL_KWARGS = ("name", "dtype", "trainable", "preprocessor")
 
 
 class NoClipSpecError(ValueError):
@@ -75,34 +78,6 @@ def register(entry):
     return REGISTRY.register(entry)
 
 
-def weights_path(name, weights="kinetics400"):
-    """Local path of a named weight source, downloading it if needed.
-
-    Uses `keras.utils.get_file` (cached under `~/.keras/models/nonlocal_tf`),
-    so the first call needs network access to the entry's URL. A source with
-    a `file_hash` is checked (sha256).
-
-    Example:
-        >>> path = weights_path("I3D_NLN_8x8_R50")  # downloads once
-        >>> model = get_model("I3D_NLN_8x8_R50", weights=path)
-    """
-    entry = get_entry(name)
-    if weights not in entry.weights:
-        available = sorted(entry.weights) or "none"
-        raise ValueError(
-            f"Model {entry.name!r} has no weight source {weights!r} "
-            f"(available: {available})"
-        )
-    source = entry.weights[weights]
-    return keras.utils.get_file(
-        fname=source.file_name,
-        origin=source.url,
-        file_hash=source.file_hash,
-        hash_algorithm="sha256",
-        cache_subdir=CACHE_SUBDIR,
-    )
-
-
 def get_model(
     name,
     *,
@@ -112,7 +87,7 @@ def get_model(
     pooling=None,
     num_classes=None,
     classifier_activation="softmax",
-    width_per_group=64,
+    width_per_group=None,
     dropout_rate=0.5,
     clip_spec=None,
     **kwargs,
@@ -138,7 +113,8 @@ def get_model(
             differs from the checkpoint's, the checkpoint's head is skipped
             (and the log says so).
         classifier_activation: activation of the head, None for logits.
-        width_per_group: 64 for the published models; smaller values give
+        width_per_group: default the entry's (64 for the published
+            models); smaller values give
             narrow copies with the same topology and weight names.
         dropout_rate: dropout before `pred`.
         clip_spec: a `ClipSpec` (or dict) replacing the entry's; default the
@@ -156,8 +132,23 @@ def get_model(
         (8, 256)
     """
     entry = get_entry(name)
+    unknown = sorted(
+        set(kwargs) - set(video_resnet.ARCHITECTURE_KEYS) - set(_MODEL_KWARGS)
+    )
+    if unknown:
+        raise TypeError(
+            f"get_model({name!r}) got unknown keyword arguments {unknown}; "
+            "it takes weights, include_top, input_shape, pooling, "
+            "num_classes, classifier_activation, width_per_group, "
+            "dropout_rate, clip_spec and the architecture arguments of "
+            "nonlocal_tf.models.VideoResNetBackbone"
+        )
     architecture = dict(entry.architecture)
     architecture.update(kwargs)
+    if width_per_group is None:
+        width_per_group = architecture.pop("width_per_group", 64)
+    else:
+        architecture.pop("width_per_group", None)
     architecture.setdefault("name", entry.name)
     model = VideoClassifier(
         width_per_group=width_per_group,
@@ -171,12 +162,13 @@ def get_model(
         **architecture,
     )
     if weights is not None:
-        if os.fspath(weights) in entry.weights and width_per_group != 64:
+        published = entry.architecture.get("width_per_group", 64)
+        if os.fspath(weights) in entry.weights and width_per_group != published:
             raise ValueError(
                 f"weights={weights!r} are full-width checkpoints; received "
                 f"width_per_group={width_per_group}"
             )
-        loading.load_weights(
+        load_weights(
             model,
             weights,
             entry=entry,
@@ -193,50 +185,27 @@ def load_model(
     input_shape=None,
     **kwargs,
 ):
-    """A model from a zoo name, a training run's directory or a `.keras` file.
+    """A model from a zoo name or any source `from_preset` takes.
 
     Args:
-        source: a zoo name or alias (see `get_model`), a directory written by
-            `nonlocal_tf.training.train` (its `model.json`), or a `.keras`
-            file.
-        weights: what `load_weights` takes; default: none for a zoo name
-            (random initialisation), the run's own for a run directory, the
-            file's own for a `.keras` file.
-        clip_spec: a `ClipSpec` replacing the model's (the model is rebuilt
-            around it, weights kept: the fully convolutional window follows
-            the new training crop and clip length).
+        source: a zoo name or alias (see `get_model`, random initialisation
+            unless `weights`), or what `VideoClassifier.from_preset` takes:
+            a preset name or directory, a training run's directory, a
+            `.keras` file.
+        weights: what `load_weights` takes; default the source's own.
+        clip_spec: a `ClipSpec` replacing the model's (`rebuild`).
         input_shape: `(T, H, W, 3)` of the rebuilt model.
         **kwargs: for a zoo name, the other `get_model` arguments.
 
     Returns:
         A `nonlocal_tf.models.VideoClassifier`.
 
-    Raises:
-        ValueError: `source` is none of these, or its weights do not fit.
-
     Example:
         >>> model = load_model("runs/c2d_nl")        # the trained model
         >>> model.clip_spec.describe()
     """
     source = os.fspath(source)
-    if os.path.isdir(source):
-        model = loading.model_from_run(source)
-        weights = source if weights is None else weights
-    elif source.endswith(".keras"):
-        if not os.path.exists(source):
-            raise FileNotFoundError(f"No such .keras file: {source}")
-        model = keras.saving.load_model(source, compile=False)
-        if not isinstance(model, VideoClassifier):
-            raise ValueError(
-                f"{source} holds a {type(model).__name__}, not a "
-                "nonlocal_tf VideoClassifier: it carries no clip spec"
-            )
-    else:
-        if not is_registered(source) and os.path.sep in source:
-            raise FileNotFoundError(
-                f"--model {source!r}: no such run directory or .keras file, "
-                "and not a zoo name"
-            )
+    if is_architecture_name(source):
         return get_model(
             source,
             weights=weights,
@@ -249,35 +218,178 @@ def load_model(
             f"{sorted(kwargs)} apply to zoo names only; {source} has its "
             "own architecture"
         )
+    model = from_preset(source, load_weights=weights is None)
     if clip_spec is not None or input_shape is not None:
         model = rebuild(model, clip_spec=clip_spec, input_shape=input_shape)
     if weights is not None:
-        loading.load_weights(model, weights)
+        load_weights(model, weights)
     return model
 
 
-def rebuild(model, *, clip_spec=None, input_shape=None):
+def from_preset(source, *, num_classes=None, load_weights=True):
+    """`VideoClassifier.from_preset` (the zoo's resolver behind it).
+
+    Example:
+        >>> model = from_preset("i3d_nl5_r50_8x8_pyslowfast_kinetics400",
+        ...                     num_classes=3)
+    """
+    return presets.resolve(
+        source,
+        registry=REGISTRY,
+        build_model=_build_entry,
+        num_classes=num_classes,
+        load_weights=load_weights,
+    )
+
+
+def _build_entry(entry, weights_path):
+    return get_model(entry.name, weights=weights_path)
+
+
+def is_architecture_name(source):
+    """Whether `source` names a zoo architecture (not a preset or a path).
+
+    Example:
+        >>> is_architecture_name("I3D_NLN_8x8_R50"), is_architecture_name(
+        ...     "i3d_nl5_r50_8x8_pyslowfast_kinetics400")
+        (True, False)
+    """
+    source = os.fspath(source)
+    return (
+        source in REGISTRY
+        and presets.find_preset(REGISTRY, source) is None
+        and not os.path.exists(source)
+    )
+
+
+def register_presets():
+    """Lists the zoo's presets on the model classes and answers their names.
+
+    `VideoClassifier.presets` then lists every (entry, weight tag); KerasHub
+    finds a converted preset in the cache by its name.
+    """
+    table = {}
+    for name, (entry, tag) in presets.preset_table(REGISTRY).items():
+        source = entry.weights[tag]
+        table[name] = {
+            "metadata": {
+                "description": entry.description,
+                "params": None,
+                "path": name,
+                "source": source.url,
+            },
+            "kaggle_handle": os.path.join(presets.cache_root(), name),
+        }
+    _hub_presets(table, VideoResNetBackbone)
+    video_resnet.register_source_resolver(
+        lambda source, *, num_classes, load_weights: from_preset(
+            source, num_classes=num_classes, load_weights=load_weights
+        )
+    )
+
+
+def rebuild(model, *, clip_spec=None, input_shape=None, **head):
     """The same architecture and weights around another spec or input shape.
+
+    Args:
+        model: a `VideoClassifier`.
+        clip_spec: a `ClipSpec` replacing the model's.
+        input_shape: `(T, H, W, 3)` of the rebuilt backbone; default
+            `(T, None, None, 3)` for a new spec.
+        **head: `num_classes`, `classifier_activation`, `dropout_rate` of
+            the rebuilt head; a new class count gets a fresh `pred`.
 
     Example:
         >>> longer = rebuild(model, clip_spec=spec16)  # 16-frame clips
     """
+    unknown = sorted(
+        set(head) - {"num_classes", "classifier_activation", "dropout_rate"}
+    )
+    if unknown:
+        raise TypeError(f"rebuild() got unknown keyword arguments {unknown}")
     config = model.get_config()
+    backbone = config["backbone"]["config"]
     if clip_spec is not None:
         config["clip_spec"] = ClipSpec.from_dict(clip_spec).to_dict()
     if input_shape is not None:
-        config["input_shape"] = list(input_shape)
+        backbone["input_shape"] = list(input_shape)
     elif clip_spec is not None:
-        config["input_shape"] = [
-            config["clip_spec"]["num_frames"],
+        backbone["input_shape"] = [config["clip_spec"]["num_frames"]] + [
             None,
             None,
             3,
         ]
+    config.pop("preprocessor", None)  # made anew from the new spec
+    config.update(head)
     new = VideoClassifier.from_config(config)
-    new.set_weights(model.get_weights())
+    new.backbone.set_weights(model.backbone.get_weights())
+    _copy_head(model, new, skip_mismatched_head=True)
     logging.info("Rebuilt %s for %s", model.name, new.clip_spec.describe())
     return new
+
+
+def _copy_head(source, model, *, skip_mismatched_head):
+    """Copies `pred`, or leaves it fresh (logged) when the classes differ."""
+    if not (source.include_top and model.include_top):
+        return
+    src, dst = source.get_layer("pred"), model.get_layer("pred")
+    if tuple(src.kernel.shape) == tuple(dst.kernel.shape):
+        dst.set_weights(src.get_weights())
+    elif skip_mismatched_head:
+        logging.warning(
+            "%s: skipped pred: the source has %d classes, the model %d; the "
+            "head keeps its initialisation",
+            model.name,
+            source.num_classes,
+            model.num_classes,
+        )
+    else:
+        raise loading.CheckpointMismatchError(
+            loading.LoadReport(
+                source=source.name,
+                format="preset",
+                mismatched=[
+                    f"pred_w: source {tuple(src.kernel.shape)}, model "
+                    f"expects {tuple(dst.kernel.shape)}"
+                ],
+            )
+        )
+
+
+def load_weights(model, source, *, entry=None, skip_mismatched_head=False):
+    """`loading.load_weights`, and presets and `.keras` files as sources.
+
+    A preset (name, directory, handle) or `.keras` file gives its backbone's
+    weights and, where the class counts agree, its head's.
+
+    Example:
+        >>> load_weights(model, "runs/c2d_nl", skip_mismatched_head=True)
+    """
+    text = os.fspath(source)
+    if (
+        presets.find_preset(REGISTRY, text) is not None
+        or text.startswith(presets.HANDLE_PREFIXES)
+        or presets.is_preset_dir(text)
+        or text.endswith(".keras")
+    ):
+        donor = from_preset(text)
+        try:
+            model.backbone.set_weights(donor.backbone.get_weights())
+        except ValueError as error:
+            raise ValueError(
+                f"{text} does not fit model '{model.name}': its backbone has "
+                f"another architecture ({error})"
+            ) from None
+        _copy_head(donor, model, skip_mismatched_head=skip_mismatched_head)
+        logging.info("%s: weights from %s", model.name, text)
+        return loading.LoadReport(
+            source=text,
+            format="preset",
+            loaded=[w.path for w in model.weights],
+        )
+    return loading.load_weights(
+        model, source, entry=entry, skip_mismatched_head=skip_mismatched_head
+    )
 
 
 def clip_spec_of(source):
@@ -296,7 +408,10 @@ def clip_spec_of(source):
         8
     """
     source = os.fspath(source)
-    if os.path.isdir(source):
+    if presets.is_preset_dir(source):
+        with open(os.path.join(source, "task.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    elif os.path.isdir(source):
         config = loading.run_model_config(source)
     elif source.endswith(".keras"):
         if not os.path.isfile(source):
@@ -304,7 +419,8 @@ def clip_spec_of(source):
         with zipfile.ZipFile(source) as archive:
             config = json.loads(archive.read("config.json"))
     else:
-        return get_entry(source).clip_spec
+        found = presets.find_preset(REGISTRY, source)
+        return (found[0] if found else get_entry(source)).clip_spec
     spec = config.get("config", {}).get("clip_spec")
     if spec is None:
         raise NoClipSpecError(

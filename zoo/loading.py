@@ -10,14 +10,18 @@ import hashlib
 import json
 import os
 
+import h5py
 import keras
 import numpy as np
 from absl import logging
 
 from nonlocal_tf import run_files
+from nonlocal_tf.models import VideoClassifier
 
 from . import caffe2_names
 from . import checkpoints
+from . import downloads
+from .entries import REGISTRY
 
 HEAD_BLOBS = ("pred_w", "pred_b")
 
@@ -223,8 +227,6 @@ def check_file_hash(path):
     Example:
         >>> check_file_hash("/weights/I3D_NLN_8x8_R50.pkl")
     """
-    from .api import REGISTRY
-
     name = os.path.basename(path)
     for entry in REGISTRY.entries():
         for source in entry.weights.values():
@@ -241,19 +243,40 @@ def check_file_hash(path):
     return False
 
 
+def weights_path(name, weights="kinetics400"):
+    """Local path of a named weight source, downloading it once.
+
+    `downloads.fetch` caches it under `~/.keras/models/nonlocal_tf` (or
+    `KERAS_HOME`), checking the sha256 where the zoo knows it.
+
+    Example:
+        >>> path = weights_path("I3D_NLN_8x8_R50")  # downloads once
+        >>> model = get_model("I3D_NLN_8x8_R50", weights=path)
+    """
+    entry = REGISTRY.get(name)
+    if weights not in entry.weights:
+        available = sorted(entry.weights) or "none"
+        raise ValueError(
+            f"Model {entry.name!r} has no weight source {weights!r} "
+            f"(available: {available})"
+        )
+    source = entry.weights[weights]
+    return downloads.fetch(
+        source.url, source.file_name, file_hash=source.file_hash
+    )
+
+
 def _resolve_source(model, source, entry):
     """(kind, path): a run directory, a file, or a zoo weight tag's file."""
-    from . import api
-
     source = os.fspath(source)
     if os.path.isdir(source):
         return "run", source
     if os.path.isfile(source):
         return "file", source
-    if entry is None and model.name in api.REGISTRY:
-        entry = api.get_entry(model.name)
+    if entry is None and model.name in REGISTRY:
+        entry = REGISTRY.get(model.name)
     if entry is not None and source in entry.weights:
-        return "file", api.weights_path(entry.name, source)
+        return "file", weights_path(entry.name, source)
     hint = ""
     if entry is not None:
         tags = sorted(entry.weights)
@@ -299,7 +322,7 @@ def load_weights(model, source, *, entry=None, skip_mismatched_head=False):
     """
     kind, path = _resolve_source(model, source, entry)
     if kind == "run":
-        report = _load_run(model, path)
+        report = _load_run(model, path, skip_mismatched_head)
     else:
         check_file_hash(path)
         report = _load_file(model, path, skip_mismatched_head)
@@ -309,10 +332,10 @@ def load_weights(model, source, *, entry=None, skip_mismatched_head=False):
     return report
 
 
-def _load_run(model, run_dir):
+def _load_run(model, run_dir, skip_mismatched_head=False):
     final = run_files.final_weights_path(run_dir)
     if os.path.isfile(final):
-        report = _load_file(model, final, False)
+        report = _load_file(model, final, skip_mismatched_head)
         report.format = "run"
     else:
         # A run stopped before its final weights: the model part of its
@@ -325,23 +348,96 @@ def _load_run(model, run_dir):
     return report
 
 
+def h5_head_classes(path):
+    """The class count of the `pred` kernel in a Keras `.weights.h5`, or None.
+
+    `pred` is the model's one `Dense` layer (`layers/dense/vars/0`).
+    """
+    found = []
+
+    def visit(name, item):
+        if (
+            isinstance(item, h5py.Dataset)
+            and name.endswith("dense/vars/0")
+            and len(item.shape) == 2
+        ):
+            found.append(int(item.shape[1]))
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return found[0] if len(found) == 1 else None
+
+
+def with_head(model, num_classes, *, compile=True):
+    """`model`'s backbone and preprocessor under a `num_classes` head.
+
+    The backbone is shared (its weights are kept); only `pred` is new. The
+    same model is returned when the count is already `num_classes`.
+
+    Example:
+        >>> three = with_head(model, 3)  # fine-tune to 3 classes
+    """
+    if num_classes is None or num_classes == model.num_classes:
+        return model
+    config = model.get_config()
+    return VideoClassifier(
+        backbone=model.backbone,
+        num_classes=num_classes,
+        preprocessor=model.preprocessor,
+        clip_spec=model.clip_spec,
+        include_top=config["include_top"],
+        pooling=config["pooling"],
+        classifier_activation=config["classifier_activation"],
+        dropout_rate=config["dropout_rate"],
+        name=model.name,
+        compile=compile,
+    )
+
+
+def _keras_weights_target(model, path, skip_mismatched_head):
+    """The model to load `path` into: a twin with the file's head if needed.
+
+    The twin shares `model`'s backbone, so loading it fills `model`'s
+    backbone and leaves its head at its initialisation.
+    """
+    if not (
+        skip_mismatched_head
+        and isinstance(model, VideoClassifier)
+        and model.include_top
+    ):
+        return model, []
+    classes = h5_head_classes(path)
+    if classes is None or classes == model.num_classes:
+        return model, []
+    reason = (
+        f"checkpoint head has {classes} classes, the model was built with "
+        f"num_classes={model.num_classes}; the head keeps its initialisation"
+    )
+    return with_head(model, classes, compile=False), [("pred", reason)]
+
+
 def _load_file(model, path, skip_mismatched_head):
     fmt = checkpoints.detect_format(path)
     if fmt == "keras_h5":
+        target, skipped = _keras_weights_target(
+            model, path, skip_mismatched_head
+        )
         # Keras assigns layer by layer before it reports a mismatch: keep a
         # copy so that a failed load leaves the model as it was.
-        before = [keras.ops.convert_to_numpy(w.value) for w in model.weights]
+        before = [keras.ops.convert_to_numpy(w.value) for w in target.weights]
         try:
-            model.load_weights(path)
+            target.load_weights(path)
         except Exception as e:
-            for weight, value in zip(model.weights, before, strict=True):
+            for weight, value in zip(target.weights, before, strict=True):
                 weight.assign(value)
+            first = str(e).strip().splitlines()[0][:300]
             raise ValueError(
                 f"Keras weights file {path} does not fit model "
-                f"'{model.name}' (no weight was changed): {e}"
+                f"'{model.name}' (no weight was changed): {first}"
             ) from e
-        report = LoadReport(source=path, format="keras")
-        report.loaded = [w.path for w in model.weights]
+        report = LoadReport(source=path, format="keras", skipped=skipped)
+        ids = {id(w) for w in model.weights}
+        report.loaded = [w.path for w in target.weights if id(w) in ids]
         return report
     checkpoint = checkpoints.read_checkpoint(path)  # refuses .keras archives
     return load_checkpoint(

@@ -1,5 +1,9 @@
 """C2D / I3D video ResNets with non-local blocks (keras.ops/layers only).
 
+The KerasHub model family: `VideoResNetBackbone` (the network),
+`VideoClassifierPreprocessor` with its `VideoResNetVideoConverter` (the clip
+spec's test transform) and `VideoClassifier` (the task).
+
 Imported eagerly, as `layers` and `zoo` are: Keras is the point of these
 packages (and importing them registers the layers for `.keras` loading),
 while `data`, `training` and `export` load on first use
@@ -18,8 +22,11 @@ from nonlocal_tf.models.endpoints import features_model
 from nonlocal_tf.models.endpoints import stage_endpoints
 from nonlocal_tf.models.heads import WindowAveragePooling3D
 from nonlocal_tf.models.insert import insert_nonlocal
+from nonlocal_tf.models.preprocessing import VideoClassifierPreprocessor
+from nonlocal_tf.models.preprocessing import VideoResNetVideoConverter
 from nonlocal_tf.models.video_classifier import VideoClassifier
 from nonlocal_tf.models.video_classifier import head_pool_size
+from nonlocal_tf.models.video_resnet import VideoResNetBackbone
 from nonlocal_tf.models.video_resnet import build_backbone
 
 __all__ = [
@@ -28,6 +35,9 @@ __all__ = [
     "STEMS",
     "Stem",
     "VideoClassifier",
+    "VideoClassifierPreprocessor",
+    "VideoResNetBackbone",
+    "VideoResNetVideoConverter",
     "WindowAveragePooling3D",
     "build_backbone",
     "count_macs",

@@ -109,7 +109,8 @@ def count_macs(model, by_layer=False):
         Total multiply-adds (int), or `(total, per_layer)` with `by_layer`.
 
     Example:
-        >>> model = VideoClassifier(50, "c2d", input_shape=(8, 224, 224, 3))
+        >>> model = VideoClassifier(
+        ...     depth=50, arch="c2d", input_shape=(8, 224, 224, 3))
         >>> round(count_macs(model) / 1e9, 2)
         19.49
     """
@@ -153,7 +154,8 @@ def model_complexity(model):
 
     Example:
         >>> with keras.StatelessScope():
-        ...     model = VideoClassifier(50, "i3d", input_shape=(8, 224, 224, 3))
+        ...     model = VideoClassifier(
+        ...         depth=50, arch="i3d", input_shape=(8, 224, 224, 3))
         >>> model_complexity(model).trainable_params
         28043472
     """

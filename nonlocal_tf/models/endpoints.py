@@ -19,7 +19,8 @@ def stage_endpoints(model):
         `{"s1": "pool1", "s2": "res2_2_relu", ...}`.
 
     Example:
-        >>> model = VideoClassifier(50, nonlocal_locations=[[], [1, 3], [], []])
+        >>> model = VideoClassifier(
+        ...     depth=50, nonlocal_locations=[[], [1, 3], [], []])
         >>> stage_endpoints(model)["s3"]
         'nonlocal_conv3_3'
     """

@@ -1,189 +1,163 @@
-"""`VideoClassifier`: a C2D / I3D ResNet that keeps its input contract.
+"""`VideoClassifier`: the KerasHub task of the C2D / I3D video ResNets.
 
-A registered functional `keras.Model` subclass (KerasHub style): its config
-holds the architecture arguments and the `ClipSpec` the model was made for,
-so a `.keras` file reloads into the same class with the same spec, and every
-program can ask a model what clips it takes (`model.clip_spec`).
+A `keras_hub.models.Task` on a `VideoResNetBackbone`: the head follows the
+model's `ClipSpec` (global average or fully convolutional), the preprocessor
+is the spec's test transform, and the config holds the backbone, the head
+and the spec, so a `.keras` file or a preset reloads into the same class with
+the same input contract (`model.clip_spec`).
 """
 
+import hashlib
+import json
+import os
+
 import keras
+import keras_hub
+from keras.src.backend.common.stateless_scope import in_stateless_scope
 
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models import heads
-from nonlocal_tf.models.video_resnet import build_backbone
+from nonlocal_tf.models.preprocessing import VideoClassifierPreprocessor
+from nonlocal_tf.models.preprocessing import VideoResNetVideoConverter
+from nonlocal_tf.models.video_resnet import ARCHITECTURE_KEYS
+from nonlocal_tf.models.video_resnet import SOURCE_RESOLVERS
+from nonlocal_tf.models.video_resnet import VideoResNetBackbone
 
-# Architecture arguments, in `get_config` order.
-ARCHITECTURE_KEYS = (
-    "depth",
-    "arch",
-    "stem",
-    "pool2",
-    "stride_in_1x1",
-    "width_per_group",
-    "temporal_kernel_sizes",
-    "nonlocal_locations",
-    "nonlocal_groups",
-    "nonlocal_use_bn",
-    "nonlocal_kwargs",
-    "frozen_bn",
-    "zero_init_final_bn",
-)
+# KerasHub finds a preset's converter and preprocessor classes by backbone.
+VideoResNetVideoConverter.backbone_cls = VideoResNetBackbone
+VideoClassifierPreprocessor.backbone_cls = VideoResNetBackbone
 
-
-def _stem_config(stem):
-    if isinstance(stem, architecture.Stem):
-        return {
-            "conv1_temporal_stride": stem.conv1_temporal_stride,
-            "pool1_size": list(stem.pool1_size),
-            "pool1_strides": list(stem.pool1_strides),
-            "pool1_padding": list(stem.pool1_padding),
-        }
-    return stem
-
-
-def _stem_from_config(stem):
-    if isinstance(stem, dict):
-        return architecture.Stem(
-            conv1_temporal_stride=stem["conv1_temporal_stride"],
-            pool1_size=tuple(stem["pool1_size"]),
-            pool1_strides=tuple(stem["pool1_strides"]),
-            pool1_padding=tuple(stem["pool1_padding"]),
-        )
-    return stem
-
-
-def _as_lists(value):
-    """Tuples (nested) as lists, so the config is what JSON gives back."""
-    if isinstance(value, (list, tuple)):
-        return [_as_lists(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _as_lists(v) for k, v in value.items()}
-    return value
+# The paper's recipe (paper_spec.md §5): SGD, Nesterov momentum 0.9, weight
+# decay 1e-4 on everything but BN parameters and biases.
+BASE_LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4
 
 
 @keras.saving.register_keras_serializable(package="nonlocal_tf")
-class VideoClassifier(keras.Model):
-    """C2D or I3D ResNet-50/101 with non-local blocks for clips (B, T, H, W, 3).
+class VideoClassifier(keras_hub.models.Task):
+    """A video classifier: `VideoResNetBackbone` + the clip spec's head.
 
-    The network follows video-nonlocal-net and PySlowFast (docs/reference.md):
-    bottleneck blocks with the spatial stride in the 3x3 conv (or in the first
-    1x1 conv, `stride_in_1x1`), no conv biases, BN with epsilon 1e-5, explicit
-    symmetric zero padding and `valid` convs/pools. Layer names mirror the
-    Caffe2 blob names (`conv1`, `res3_0_branch2a`, `nonlocal_conv3_1`,
-    `pred`, ...), so checkpoints map onto the model by name.
+    KerasHub's task for videos, modelled on `keras_hub.models.
+    ImageClassifier`: `from_preset` / `save_to_preset`, `fit`, `predict` and
+    `evaluate` run the `preprocessor` on their inputs, and `compile()`
+    defaults to the paper's recipe. The head's layers keep the Caffe2 blob
+    names (`pool5`, `dropout`, `pred`), and the model's layers are the
+    backbone's (shared, not nested), so `model.get_layer("res3_0_branch2a")`
+    and checkpoint loading by name work on the task as on the backbone.
+
+    Inputs: uint8 clips (B, T, H, W, 3) of any frame size are preprocessed
+    with the spec's test transform (short side `test_crop_size`, centre crop,
+    normalisation) by `predict`/`fit`/`evaluate`; float clips are taken as
+    normalised model input (what `nonlocal_tf.data.build_dataset` gives).
+    Calling the model directly (`model(x)`) never preprocesses.
 
     Args:
-        depth: 50 or 101 (blocks (3, 4, 6, 3) or (3, 4, 23, 3)).
-        arch: "c2d" (all temporal kernels 1) or "i3d" (conv1 5x7x7 and the
-            3x1x1 inflation of every other block).
-        stem: "caffe2_org" (32x2/128x1 models: conv1 temporal stride 2, pool1
-            (2,3,3)/(2,2,2) without padding), "caffe2" (8x8/32x4 models:
-            pool1 (1,3,3)/(1,2,2) without padding, res2 55x55 at 224),
-            "pyslowfast" (pool1 padded (0,1,1), res2 56x56) or a `Stem`.
-        pool2: max-pool (2,1,1)/(2,1,1) after res2 (False for PySlowFast's
-            `c2d_nopool`).
-        stride_in_1x1: the spatial stride of res3/res4/res5's first block in
-            branch2a instead of the 3x3 conv (PySlowFast STRIDE_1X1).
-        width_per_group: inner width of res2 (64 in every published model);
-            the stem and every stage scale with it.
-        temporal_kernel_sizes: optional override of `arch`:
-            `(conv1_kernel, (res2, res3, res4, res5))`, one size per block.
-        nonlocal_locations: 4 sequences (res2..res5) of 0-based block
-            indices; a `NonLocalBlock` named `nonlocal_conv{S}_{i}` follows
-            the final ReLU of each listed block.
-        nonlocal_groups: int or 4 ints: contiguous temporal groups of the
-            non-local blocks of each stage (4 in res3 of the 32x4/128x1
-            models).
-        nonlocal_use_bn: BN after the non-local output conv (False in the
-            frozen-BN models, whose output conv is zero-initialised instead).
-        nonlocal_kwargs: further `NonLocalBlock` arguments (`instantiation`,
-            `subsample_position`, `implementation`, ...).
-        frozen_bn: every backbone BN as a frozen `Affine` (32x4, 128x1).
-        zero_init_final_bn: the last BN gamma of every bottleneck starts at 0.
+        backbone: a `VideoResNetBackbone`; None builds one from
+            `**kwargs` (its architecture arguments: `depth`, `arch`,
+            `width_per_group`, `nonlocal_locations`, ...) and `input_shape`.
+        num_classes: outputs of the classifier.
+        preprocessor: a `VideoClassifierPreprocessor`; None makes the clip
+            spec's (`VideoClassifierPreprocessor.from_clip_spec`).
         clip_spec: the `ClipSpec` (or its dict) of the clips the model takes;
             it sizes the fully convolutional head's window. Default
             `ClipSpec()`.
         include_top: add the classifier head (`clip_spec.test_head`).
-        input_shape: `(T, H, W, C)`, entries may be None. Default
-            `(None, None, None, 3)`: any clip size, so the same model takes
-            training crops and larger test crops.
         pooling: without the top: None (5D features), "avg" or "max".
-        num_classes: outputs of the classifier.
         classifier_activation: activation of the top (float32); None gives
             logits.
         dropout_rate: dropout before the classifier (0.5 in the references).
+        input_shape: `(T, H, W, C)` of a backbone built here.
         name: model name.
-        **kwargs: `keras.Model` arguments (`dtype`, `trainable`).
+        compile: compile with the paper's recipe (`compile()`).
+        **kwargs: the backbone's architecture arguments (when `backbone` is
+            None), `dtype`, and `keras.Model` arguments (`trainable`).
+            Anything else is an error naming it.
 
     Example:
         >>> model = VideoClassifier(
-        ...     50, "i3d", width_per_group=8, num_classes=10,
+        ...     depth=50, arch="i3d", width_per_group=8, num_classes=10,
         ...     nonlocal_locations=[[], [1, 3], [1, 3, 5], []])
         >>> model(keras.ops.zeros((1, 8, 64, 64, 3))).shape
         (1, 10)
         >>> model.clip_spec.num_frames
         8
+        >>> model.predict(np.zeros((1, 8, 240, 320, 3), "uint8")).shape
+        (1, 10)
     """
+
+    backbone_cls = VideoResNetBackbone
+    preprocessor_cls = VideoClassifierPreprocessor
 
     def __init__(
         self,
-        depth=50,
-        arch="c2d",
+        backbone=None,
+        num_classes=400,
+        preprocessor=None,
         *,
-        stem="pyslowfast",
-        pool2=True,
-        stride_in_1x1=False,
-        width_per_group=64,
-        temporal_kernel_sizes=None,
-        nonlocal_locations=None,
-        nonlocal_groups=1,
-        nonlocal_use_bn=True,
-        nonlocal_kwargs=None,
-        frozen_bn=False,
-        zero_init_final_bn=True,
         clip_spec=None,
         include_top=True,
-        input_shape=None,
         pooling=None,
-        num_classes=400,
         classifier_activation="softmax",
         dropout_rate=0.5,
+        input_shape=None,
         name="video_classifier",
+        compile=True,
         **kwargs,
     ):
         spec = (
             ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
         )
-        stem = _stem_from_config(stem)
-        input_shape = _check_arguments(
-            pooling, include_top, num_classes, input_shape
-        )
-        architecture_args = {
-            "depth": depth,
-            "arch": arch,
-            "stem": stem,
-            "pool2": pool2,
-            "stride_in_1x1": stride_in_1x1,
-            "width_per_group": width_per_group,
-            "temporal_kernel_sizes": temporal_kernel_sizes,
-            "nonlocal_locations": nonlocal_locations,
-            "nonlocal_groups": nonlocal_groups,
-            "nonlocal_use_bn": nonlocal_use_bn,
-            "nonlocal_kwargs": nonlocal_kwargs,
-            "frozen_bn": frozen_bn,
-            "zero_init_final_bn": zero_init_final_bn,
+        _check_head(pooling, include_top, num_classes)
+        backbone_kwargs = {
+            k: kwargs.pop(k) for k in ARCHITECTURE_KEYS if k in kwargs
         }
+        dtype = kwargs.pop("dtype", None)
+        if backbone is None:
+            backbone = VideoResNetBackbone(
+                input_shape=input_shape, dtype=dtype, **backbone_kwargs
+            )
+        elif backbone_kwargs or input_shape is not None:
+            given = sorted(backbone_kwargs) + (
+                ["input_shape"] if input_shape is not None else []
+            )
+            raise ValueError(
+                f"VideoClassifier got a backbone and {given}: architecture "
+                "arguments belong to the backbone (VideoResNetBackbone)"
+            )
+        if not isinstance(backbone, VideoResNetBackbone):
+            raise ValueError(
+                "backbone must be a nonlocal_tf.models.VideoResNetBackbone; "
+                f"received {type(backbone).__name__}"
+            )
+        if preprocessor is None:
+            preprocessor = VideoClassifierPreprocessor.from_clip_spec(spec)
+
+        # === Config (compile() reads it) ===
+        self._clip_spec = spec
+        self.num_classes = num_classes
+        self.include_top = include_top
+        self.pooling = pooling
+        self.classifier_activation = classifier_activation
+        self.dropout_rate = dropout_rate
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
 
         # === Functional model ===
-        inputs = keras.Input(shape=input_shape, name="video")
-        x = build_backbone(inputs, **architecture_args)
+        # The head continues the backbone's graph, so the task's layers are
+        # the backbone's own (checkpoints and `get_layer` see one model).
+        x = backbone.output
         if include_top:
             x = heads.classifier_head(
                 x,
                 num_classes=num_classes,
                 test_head=spec.test_head,
-                pool_size=head_pool_size(spec, stem, pool2),
+                pool_size=head_pool_size(
+                    spec, backbone.stem, backbone.architecture["pool2"]
+                ),
                 activation=classifier_activation,
                 dropout_rate=dropout_rate,
             )
@@ -191,17 +165,70 @@ class VideoClassifier(keras.Model):
             x = keras.layers.GlobalAveragePooling3D(name="pool5")(x)
         elif pooling == "max":
             x = keras.layers.GlobalMaxPooling3D(name="pool5")(x)
-        super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
+        super().__init__(
+            inputs=backbone.input,
+            outputs=x,
+            name=name,
+            # No optimizer variables where a scope forbids them (shapes-only
+            # builds under `keras.StatelessScope`).
+            compile=compile and not in_stateless_scope(),
+            **kwargs,
+        )
 
-        # === Config ===
-        self._architecture = architecture_args
-        self._clip_spec = spec
-        self.include_top = include_top
-        self.pooling = pooling
-        self.num_classes = num_classes
-        self.classifier_activation = classifier_activation
-        self.dropout_rate = dropout_rate
-        self._input_shape_arg = input_shape
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, num_classes=None, **kwargs):
+        """A classifier from any model source.
+
+        Args:
+            preset: a zoo preset name (`VideoClassifier.presets`: a zoo
+                entry and weight tag, downloaded, converted and cached once),
+                a local preset directory, a `kaggle://` / `hf://` handle, a
+                training run's directory or a `.keras` file (all but
+                directories and handles through `nonlocal_tf.zoo`, which
+                `import nonlocal_tf` registers).
+            load_weights: False gives the source's architecture, randomly
+                initialised.
+            num_classes: another class count than the source's keeps every
+                weight but the head, which starts fresh (the log says so).
+            **kwargs: KerasHub loader arguments (`dtype`) for preset
+                directories and handles.
+
+        Example:
+            >>> model = VideoClassifier.from_preset(
+            ...     "i3d_nl5_r50_8x8_pyslowfast_kinetics400", num_classes=3)
+        """
+        if SOURCE_RESOLVERS and not kwargs:
+            return SOURCE_RESOLVERS[0](
+                preset, num_classes=num_classes, load_weights=load_weights
+            )
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        return cls.load_keras_hub_preset(preset, load_weights, **kwargs)
+
+    @classmethod
+    def load_keras_hub_preset(cls, preset, load_weights=True, **kwargs):
+        """KerasHub's own `Task.from_preset` (directories and handles)."""
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10, *, model_card=None):
+        """Writes a KerasHub preset directory and its model card.
+
+        KerasHub's layout (`config.json`, `model.weights.h5`, `task.json`,
+        `task.weights.h5`, `preprocessor.json`, `video_converter.json`,
+        `metadata.json`) plus `README.md`: the source, the reported
+        accuracy, the clip spec and the sha256 of each weight file.
+
+        Args:
+            preset_dir: the directory (created).
+            max_shard_size: KerasHub's weight shard size in GB.
+            model_card: optional `{"source", "reported", "description"}`.
+
+        Example:
+            >>> model.save_to_preset("presets/my_i3d")
+            >>> VideoClassifier.from_preset("presets/my_i3d")
+        """
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        write_model_card(self, preset_dir, model_card or {})
 
     @property
     def clip_spec(self):
@@ -210,33 +237,141 @@ class VideoClassifier(keras.Model):
 
     @property
     def architecture(self):
-        """The architecture arguments (a copy)."""
-        return dict(self._architecture)
+        """The backbone's architecture arguments (a copy)."""
+        return self.backbone.architecture
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        *,
+        metrics="auto",
+        **kwargs,
+    ):
+        """Configures training; "auto" gives the paper's recipe.
+
+        Args:
+            optimizer: "auto": `keras.optimizers.SGD` with Nesterov momentum
+                0.9, learning rate 0.01 and weight decay 1e-4 on every
+                variable but BN parameters and biases (Keras decays
+                decoupled; `nonlocal_tf.training.MomentumSGD` is the
+                reference code's coupled form), or any Keras optimizer.
+            loss: "auto": sparse categorical cross-entropy (from logits when
+                `classifier_activation` is not softmax), or any Keras loss.
+            metrics: "auto": sparse categorical accuracy, or a list.
+            **kwargs: other `keras.Model.compile` arguments.
+
+        Example:
+            >>> model.compile(optimizer=keras.optimizers.SGD(0.001,
+            ...                                              momentum=0.9))
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.SGD(
+                BASE_LEARNING_RATE,
+                momentum=MOMENTUM,
+                nesterov=True,
+                weight_decay=WEIGHT_DECAY,
+            )
+            optimizer.exclude_from_weight_decay(
+                var_list=no_decay_variables(self)
+            )
+        if loss == "auto":
+            activation = keras.activations.get(self.classifier_activation)
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=activation != keras.activations.softmax
+            )
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
 
     def get_config(self):
-        config = {
-            **{k: _as_lists(v) for k, v in self._architecture.items()},
-            "stem": _stem_config(self._architecture["stem"]),
-            "clip_spec": self._clip_spec.to_dict(),
-            "include_top": self.include_top,
-            "input_shape": list(self._input_shape_arg),
-            "pooling": self.pooling,
-            "num_classes": self.num_classes,
-            "classifier_activation": self.classifier_activation,
-            "dropout_rate": self.dropout_rate,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "clip_spec": self._clip_spec.to_dict(),
+                "include_top": self.include_top,
+                "pooling": self.pooling,
+                "classifier_activation": self.classifier_activation,
+                "dropout_rate": self.dropout_rate,
+            }
+        )
         return config
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        del custom_objects
-        return cls(**config)
+
+def write_model_card(model, preset_dir, card):
+    """`README.md` of a preset: what it is, its input contract, its files."""
+    lines = [
+        f"# {model.name}",
+        "",
+        card.get("description")
+        or "A nonlocal-tf VideoClassifier (Non-local Neural Networks, "
+        "Wang et al., CVPR 2018).",
+        "",
+        "```python",
+        "import nonlocal_tf",
+        "",
+        "model = nonlocal_tf.VideoClassifier.from_preset(PATH_OR_HANDLE)",
+        "```",
+        "",
+        f"- Source: {card.get('source') or 'saved with save_to_preset'}",
+    ]
+    reported = card.get("reported")
+    if reported is not None:
+        lines.append(
+            f"- Reported accuracy: top-1 {reported.top1}, top-5 "
+            f"{reported.top5} ({reported.source})"
+        )
+    lines += [
+        f"- Classes: {model.num_classes}",
+        f"- Clips: {model.clip_spec.describe()}",
+        "",
+        "Clip spec:",
+        "",
+        "```json",
+        json.dumps(model.clip_spec.to_dict(), indent=2, sort_keys=True),
+        "```",
+        "",
+        "| file | sha256 |",
+        "|---|---|",
+    ]
+    for name in sorted(os.listdir(preset_dir)):
+        path = os.path.join(preset_dir, name)
+        if name.endswith(".h5") and os.path.isfile(path):
+            lines.append(f"| {name} | {_sha256(path)} |")
+    with open(os.path.join(preset_dir, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
-def _check_arguments(pooling, include_top, num_classes, input_shape):
-    """Validates the head arguments; returns the input shape as a tuple."""
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def no_decay_variables(model):
+    """The trainable variables without weight decay: BN parameters, biases.
+
+    Example:
+        >>> len(no_decay_variables(model)) > 0
+        True
+    """
+    excluded = set()
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            excluded.update(id(v) for v in layer.trainable_variables)
+    return [
+        v
+        for v in model.trainable_variables
+        if id(v) in excluded or v.name == "bias"
+    ]
+
+
+def _check_head(pooling, include_top, num_classes):
     if pooling not in (None, "avg", "max"):
         raise ValueError(
             f"pooling must be None, 'avg' or 'max'; received {pooling!r}"
@@ -249,15 +384,6 @@ def _check_arguments(pooling, include_top, num_classes, input_shape):
         raise ValueError(
             f"num_classes must be a positive int; received {num_classes!r}"
         )
-    input_shape = tuple(
-        (None, None, None, 3) if input_shape is None else input_shape
-    )
-    if len(input_shape) != 4 or input_shape[-1] is None:
-        raise ValueError(
-            "input_shape must be (T, H, W, C) with a known C; received "
-            f"{input_shape!r}"
-        )
-    return input_shape
 
 
 def head_pool_size(spec, stem="pyslowfast", pool2=True):

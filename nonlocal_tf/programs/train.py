@@ -22,6 +22,14 @@ records made by scripts/prepare_data.py from a few videos:
       --test_crop_size=64 --num_test_clips=2 --batch_size_per_replica=4 \
       --train_steps=100 --model_dir=/tmp/run
 
+Fine-tuning: --model may also be a preset (a name such as
+i3d_nl5_r50_8x8_pyslowfast_kinetics400, a preset directory), a previous
+run's model_dir or a .keras file; its weights are the starting point, and a
+--num_classes other than its own gets a fresh head (every other weight kept):
+
+  python scripts/train.py --model=runs/c2d_nl --num_classes=3 \
+      --train_records='mine/train-*' --model_dir=runs/mine
+
 --num_classes defaults to the size of the label_map.json that
 prepare_data.py writes beside the records. Run the same command again after
 a crash or preemption to continue where it stopped. The run directory holds
@@ -123,12 +131,25 @@ def initial_weights():
             logging.info("Initial weights: %s", report)
 
         return inflate
-    if not FLAGS.init_weights:
+    weights = FLAGS.init_weights
+    if not weights and not zoo.is_architecture_name(FLAGS.model):
+        weights = FLAGS.model  # fine-tuning: the source's own weights
+    if not weights:
         return None
     # A head for other classes than the checkpoint's stays initialised.
     return lambda model: zoo.load_weights(
-        model, FLAGS.init_weights, skip_mismatched_head=True
+        model, weights, skip_mismatched_head=True
     )
+
+
+def _source_model(source):
+    """The (untrained) model of a --model source, one line if unreadable."""
+    from nonlocal_tf import zoo
+
+    try:
+        return zoo.from_preset(source, load_weights=False)
+    except (zoo.SourceError, OSError) as error:
+        raise app.UsageError(f"--model={source}: {error}") from None
 
 
 def _steps_per_epoch(global_batch_size):
@@ -189,16 +210,36 @@ def build_task():
         FLAGS.label_map, FLAGS.train_records, FLAGS.num_classes
     )
 
-    def model_fn(input_shape):
-        return zoo.get_model(
-            FLAGS.model,
-            num_classes=num_classes,
-            classifier_activation="sigmoid" if FLAGS.multi_label else "softmax",
-            dropout_rate=FLAGS.dropout,
-            input_shape=input_shape,
-            width_per_group=FLAGS.width_per_group or 64,
-            clip_spec=spec,
-        )
+    head = {
+        "num_classes": num_classes,
+        "classifier_activation": "sigmoid" if FLAGS.multi_label else "softmax",
+        "dropout_rate": FLAGS.dropout,
+    }
+    if zoo.is_architecture_name(FLAGS.model):
+
+        def model_fn(input_shape):
+            return zoo.get_model(
+                FLAGS.model,
+                input_shape=input_shape,
+                width_per_group=FLAGS.width_per_group or 64,
+                clip_spec=spec,
+                **head,
+            )
+
+    else:
+        # Fine-tuning: the source's architecture; its weights (all but a
+        # head for other classes) come in through `initial_weights`.
+        if FLAGS.width_per_group:
+            raise app.UsageError(
+                f"--width_per_group applies to zoo names; {FLAGS.model} has "
+                "its own architecture"
+            )
+        source = _source_model(FLAGS.model)
+
+        def model_fn(input_shape):
+            return zoo.rebuild(
+                source, clip_spec=spec, input_shape=input_shape, **head
+            )
 
     task = training.VideoClassificationTask(
         model_fn=model_fn,

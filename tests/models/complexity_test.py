@@ -30,13 +30,13 @@ def test_counts_conv_and_dense_by_formula():
 
 
 def test_unknown_shapes_are_refused():
-    model = VideoClassifier(50, width_per_group=2)
+    model = VideoClassifier(depth=50, width_per_group=2)
     with pytest.raises(ValueError, match="static shapes.*conv1"):
         count_macs(model)
 
 
 def test_params_equal_trainable_weights_without_frozen_layers():
-    model = VideoClassifier(50, "i3d", width_per_group=4)
+    model = VideoClassifier(depth=50, arch="i3d", width_per_group=4)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert count_params(model) == trainable
 
@@ -63,8 +63,8 @@ def test_macs_match_reference(depth, arch, stem, shape, gmacs):
         # §4.2 counts one classifier call (global pooling); the fully
         # convolutional head calls it at 2 x 2 positions of a 256 clip.
         model = VideoClassifier(
-            depth,
-            arch,
+            depth=depth,
+            arch=arch,
             stem=stem,
             input_shape=shape,
             clip_spec=ClipSpec(test_head="global_average"),
@@ -75,10 +75,13 @@ def test_macs_match_reference(depth, arch, stem, shape, gmacs):
 def test_caffe2_stem_is_cheaper_than_pyslowfast():
     # res2 55x55 instead of 56x56: every res2 conv shrinks by (55/56)^2.
     psf = VideoClassifier(
-        50, stem="pyslowfast", width_per_group=2, input_shape=(8, 224, 224, 3)
+        depth=50,
+        stem="pyslowfast",
+        width_per_group=2,
+        input_shape=(8, 224, 224, 3),
     )
     c2 = VideoClassifier(
-        50,
+        depth=50,
         stem=STEMS["caffe2"],
         width_per_group=2,
         input_shape=(8, 224, 224, 3),

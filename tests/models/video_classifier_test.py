@@ -54,8 +54,8 @@ def _sliding_mean(x, window):
 @pytest.mark.multibackend
 def test_keras_file_keeps_class_architecture_and_spec():
     model = VideoClassifier(
-        50,
-        "i3d",
+        depth=50,
+        arch="i3d",
         width_per_group=2,
         num_classes=5,
         nonlocal_locations=NL5,
@@ -93,7 +93,7 @@ def test_head_window_is_the_training_res5_map(stem, frames, pool2, expected):
     assert head_pool_size(spec, stem, pool2) == expected
     with keras.StatelessScope():
         model = VideoClassifier(
-            50,
+            depth=50,
             stem=stem,
             pool2=pool2,
             width_per_group=2,
@@ -137,7 +137,7 @@ def test_fully_convolutional_head_is_global_at_the_training_crop():
             crop_size=64, jitter_scales=(64, 64), test_head=test_head
         )
         model = VideoClassifier(
-            50, width_per_group=2, num_classes=4, clip_spec=spec
+            depth=50, width_per_group=2, num_classes=4, clip_spec=spec
         )
         _randomise(model, seed=4)
         return model
@@ -166,7 +166,7 @@ def test_fully_convolutional_head_is_global_at_the_training_crop():
 
 
 def test_insert_nonlocal_takes_a_video_classifier():
-    model = VideoClassifier(50, width_per_group=2, num_classes=3)
+    model = VideoClassifier(depth=50, width_per_group=2, num_classes=3)
     inserted = insert_nonlocal(model, after=["res4_0_relu"])
     clip = np.random.default_rng(6).normal(size=(1, 2, 64, 64, 3))
     np.testing.assert_allclose(

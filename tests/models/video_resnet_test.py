@@ -46,8 +46,8 @@ I3D_R101 = [
 @pytest.mark.parametrize("stem,frames", list(STAGE_SIZES))
 def test_stage_sizes_follow_reference(stem, frames):
     model = VideoClassifier(
-        50,
-        "i3d",
+        depth=50,
+        arch="i3d",
         stem=stem,
         width_per_group=2,
         input_shape=(frames, 224, 224, 3),
@@ -69,7 +69,7 @@ def test_stage_sizes_follow_reference(stem, frames):
 
 @pytest.mark.parametrize("depth,pattern", [(50, I3D_R50), (101, I3D_R101)])
 def test_i3d_temporal_kernels(depth, pattern):
-    model = VideoClassifier(depth, "i3d", width_per_group=2)
+    model = VideoClassifier(depth=depth, arch="i3d", width_per_group=2)
     assert model.get_layer("conv1").kernel_size == (5, 7, 7)
     for stage, flags in enumerate(pattern):
         for index, flag in enumerate(flags):
@@ -77,7 +77,7 @@ def test_i3d_temporal_kernels(depth, pattern):
             b = model.get_layer(f"res{stage + 2}_{index}_branch2b")
             assert a.kernel_size == ((3, 1, 1) if flag else (1, 1, 1))
             assert b.kernel_size == (1, 3, 3)
-    c2d = VideoClassifier(depth, "c2d", width_per_group=2)
+    c2d = VideoClassifier(depth=depth, arch="c2d", width_per_group=2)
     assert all(
         layer.kernel_size[0] == 1
         for layer in c2d.layers
@@ -86,7 +86,7 @@ def test_i3d_temporal_kernels(depth, pattern):
 
 
 def test_layers_follow_caffe2_conventions():
-    model = VideoClassifier(50, "i3d", width_per_group=2)
+    model = VideoClassifier(depth=50, arch="i3d", width_per_group=2)
     convs = [x for x in model.layers if isinstance(x, keras.layers.Conv3D)]
     assert len(convs) == 53
     for conv in convs:
@@ -121,7 +121,7 @@ def test_layers_follow_caffe2_conventions():
 
 def test_stride_in_1x1_and_no_pool2():
     model = VideoClassifier(
-        50,
+        depth=50,
         stride_in_1x1=True,
         pool2=False,
         width_per_group=2,
@@ -134,7 +134,7 @@ def test_stride_in_1x1_and_no_pool2():
 
 
 def test_frozen_bn_uses_frozen_affine():
-    model = VideoClassifier(50, frozen_bn=True, width_per_group=2)
+    model = VideoClassifier(depth=50, frozen_bn=True, width_per_group=2)
     assert not any(
         isinstance(x, keras.layers.BatchNormalization) for x in model.layers
     )
@@ -151,8 +151,8 @@ def test_any_input_size():
     # The fixture's network (C2D + 5 NL, width 8): JAX compiles the weight
     # initialisers once for both tests.
     model = VideoClassifier(
-        50,
-        "c2d",
+        depth=50,
+        arch="c2d",
         width_per_group=8,
         num_classes=10,
         classifier_activation=None,
@@ -166,9 +166,15 @@ def test_any_input_size():
 
 def test_heads():
     logits = VideoClassifier(
-        50, "i3d", width_per_group=2, num_classes=7, classifier_activation=None
+        depth=50,
+        arch="i3d",
+        width_per_group=2,
+        num_classes=7,
+        classifier_activation=None,
     )
-    softmax = VideoClassifier(50, "i3d", width_per_group=2, num_classes=7)
+    softmax = VideoClassifier(
+        depth=50, arch="i3d", width_per_group=2, num_classes=7
+    )
     softmax.set_weights(logits.get_weights())
     x = np.random.rand(1, 2, 32, 32, 3).astype("float32")
     np.testing.assert_allclose(
@@ -177,17 +183,19 @@ def test_heads():
         rtol=1e-5,
         atol=1e-7,
     )
-    features = VideoClassifier(50, width_per_group=2, include_top=False)
+    features = VideoClassifier(depth=50, width_per_group=2, include_top=False)
     assert features.output.shape == (None, None, None, None, 64)
     for pooling in ("avg", "max"):
         pooled = VideoClassifier(
-            50, width_per_group=2, include_top=False, pooling=pooling
+            depth=50, width_per_group=2, include_top=False, pooling=pooling
         )
         assert pooled.output.shape == (None, 64)
 
 
 def test_features_model_returns_stage_outputs():
-    model = VideoClassifier(50, width_per_group=2, input_shape=(4, 64, 64, 3))
+    model = VideoClassifier(
+        depth=50, width_per_group=2, input_shape=(4, 64, 64, 3)
+    )
     outputs = features_model(model)(np.zeros((1, 4, 64, 64, 3), "float32"))
     assert {k: tuple(v.shape) for k, v in outputs.items()} == {
         "s1": (1, 4, 16, 16, 2),
@@ -202,7 +210,7 @@ def test_features_model_returns_stage_outputs():
 def test_mixed_precision_keeps_float32_output(policy):
     keras.config.set_dtype_policy(policy)
     model = VideoClassifier(
-        50,
+        depth=50,
         width_per_group=2,
         num_classes=3,
         classifier_activation=None,

@@ -105,7 +105,7 @@ def test_mismatch_names_the_first_problem_on_the_first_line(good_pickle):
         weights=None,
         input_shape=(None, None, None, 3),
         width_per_group=8,
-        classes=10,
+        num_classes=10,
     )
     with pytest.raises(zoo.CheckpointMismatchError) as caught:
         zoo.load_weights(model, good_pickle)

@@ -43,8 +43,8 @@ def resnet2d():
 def test_c2d_from_keras_model_matches_2d_network(resnet2d):
     model2d, frame, s5_2d, logits_2d = resnet2d
     model = VideoClassifier(
-        50,
-        "c2d",
+        depth=50,
+        arch="c2d",
         stride_in_1x1=True,
         num_classes=10,
         classifier_activation=None,
@@ -97,7 +97,7 @@ def test_c2d_from_legacy_keras_h5(resnet2d, tmp_path):
     with h5py.File(path, "w") as f:  # the format of the ImageNet downloads
         legacy_h5_format.save_weights_to_hdf5_group(f, model2d)
     model = VideoClassifier(
-        50,
+        depth=50,
         stride_in_1x1=True,
         num_classes=10,
         classifier_activation=None,
@@ -182,7 +182,7 @@ def test_mismatched_source_is_refused(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({"blobs": blobs}, f, protocol=2)
     model = VideoClassifier(
-        50, width_per_group=2, input_shape=(2, SIZE, SIZE, 3)
+        depth=50, width_per_group=2, input_shape=(2, SIZE, SIZE, 3)
     )
     with pytest.raises(ValueError, match="shape mismatch: conv1_w") as e:
         inflate_2d_weights(model, path)

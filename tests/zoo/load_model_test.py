@@ -82,9 +82,9 @@ def test_missing_sources_are_named(tmp_path):
     model = zoo.get_model(NAME, width_per_group=2, num_classes=3)
     with pytest.raises(FileNotFoundError, match="'nope': no such file"):
         zoo.load_weights(model, "nope")
-    with pytest.raises(FileNotFoundError, match="has no model.json"):
+    with pytest.raises(FileNotFoundError, match="no model.json"):
         zoo.load_model(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="no such run directory"):
+    with pytest.raises(FileNotFoundError, match="no such preset directory"):
         zoo.load_model(str(tmp_path / "missing" / "run"))
     with pytest.raises(ValueError, match="Unknown model 'C2D_NLM'"):
         zoo.clip_spec_of("C2D_NLM")
@@ -110,7 +110,9 @@ def test_file_hash_of_a_weight_source_is_checked(
             }
         ),
     )
-    monkeypatch.setattr(zoo.api, "REGISTRY", zoo.registry.Registry())
+    registry = zoo.registry.Registry()
+    monkeypatch.setattr(zoo.api, "REGISTRY", registry)
+    monkeypatch.setattr(zoo.loading, "REGISTRY", registry)
     zoo.register(entry)
     fresh = zoo.get_model("hash_checked", width_per_group=2, num_classes=3)
     zoo.load_weights(fresh, str(weights))  # the right file loads

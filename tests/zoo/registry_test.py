@@ -1,6 +1,5 @@
 """Names, aliases and input contracts of the registry."""
 
-import keras
 import pytest
 
 from nonlocal_tf import zoo
@@ -166,22 +165,20 @@ def test_weights_argument_is_checked(tmp_path):
 def test_named_weights_are_fetched_from_the_entry_url(monkeypatch):
     calls = []
 
-    def fake_get_file(**kwargs):
-        calls.append(kwargs)
-        return "/cache/" + kwargs["fname"]
+    def fake_fetch(url, file_name, **kwargs):
+        calls.append((url, file_name, kwargs))
+        return "/cache/" + file_name
 
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    monkeypatch.setattr(zoo.downloads, "fetch", fake_fetch)
     path = zoo.weights_path("i3d_nonlocal_8x8_IN_pretrain_400k")
     assert path == "/cache/i3d_nonlocal_8x8_IN_pretrain_400k.pkl"
     assert calls == [
-        {
-            "fname": "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
-            "origin": "https://dl.fbaipublicfiles.com/video-nonlocal/"
+        (
+            "https://dl.fbaipublicfiles.com/video-nonlocal/"
             "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
-            "file_hash": None,
-            "hash_algorithm": "sha256",
-            "cache_subdir": "models/nonlocal_tf",
-        }
+            "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
+            {"file_hash": None},
+        )
     ]
     with pytest.raises(ValueError, match="no weight source 'imagenet'"):
         zoo.weights_path("i3d_nl5_r50_8x8", "imagenet")

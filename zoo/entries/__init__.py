@@ -12,10 +12,16 @@ Three reference networks differ in the stem (see
 with, so its weights load and run exactly.
 """
 
+from ..registry import Registry
 from .official import OFFICIAL
 from .paper import PAPER
 from .pyslowfast import PYSLOWFAST
 
 ALL_ENTRIES = OFFICIAL + PYSLOWFAST + PAPER
 
-__all__ = ["ALL_ENTRIES", "OFFICIAL", "PAPER", "PYSLOWFAST"]
+# The zoo's one registry (`nonlocal_tf.zoo.register` adds to it).
+REGISTRY = Registry()
+for _entry in ALL_ENTRIES:
+    REGISTRY.register(_entry)
+
+__all__ = ["ALL_ENTRIES", "OFFICIAL", "PAPER", "PYSLOWFAST", "REGISTRY"]
