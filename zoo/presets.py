@@ -10,6 +10,7 @@ conversion. A `num_classes` other than the source's keeps every weight but
 the head, which starts fresh (and the log says so).
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -85,8 +86,19 @@ def cache_root(cache_dir=None):
 
 
 def is_preset_dir(path):
-    """Whether `path` is a local KerasHub preset directory."""
-    return os.path.isfile(os.path.join(path, "config.json"))
+    """Whether `path` is a local KerasHub preset directory.
+
+    Its `config.json` is a serialised Keras object (a training run's
+    `config.json` is its training configuration).
+    """
+    config = os.path.join(path, "config.json")
+    if not os.path.isfile(config):
+        return False
+    try:
+        with open(config, encoding="utf-8") as f:
+            return "registered_name" in json.load(f)
+    except (OSError, ValueError):
+        return False
 
 
 def _check_preset_dir(path):
