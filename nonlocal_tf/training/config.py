@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nonlocal_tf import fileio
 from nonlocal_tf import run_files
+from nonlocal_tf.models import fine_tuning
 from nonlocal_tf.training import strategy as strategy_lib
 
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -42,6 +43,11 @@ class TrainConfig:
         weight_decay: L2 coefficient added to the gradient (Caffe2 form).
         decay_norm: Also decay normalization parameters (default: not).
         decay_bias: Also decay biases (default: not).
+        freeze: Fine-tuning: "backbone" (all but the classifier),
+            "stages:stem,res2,..." (those parts) or "bn" (every batch norm,
+            statistics and affine); "" trains everything.
+        head_learning_rate_multiplier: The classifier's learning rate
+            relative to the rest (fine-tuning a new head).
         label_smoothing: Label smoothing of the cross-entropy.
         multi_label: Labels are multi-hot (sigmoid cross-entropy).
         from_logits: The model outputs logits (else probabilities).
@@ -83,6 +89,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     decay_norm: bool = False
     decay_bias: bool = False
+    freeze: str = ""
+    head_learning_rate_multiplier: float = 1.0
     label_smoothing: float = 0.0
     multi_label: bool = False
     from_logits: bool = False
@@ -141,6 +149,12 @@ class TrainConfig:
             raise ValueError(
                 f"strategy must be one of {strategy_lib.STRATEGIES}, got "
                 f"{self.strategy!r}"
+            )
+        fine_tuning.parse_freeze(self.freeze)
+        if self.head_learning_rate_multiplier <= 0:
+            raise ValueError(
+                "head_learning_rate_multiplier must be > 0, got "
+                f"{self.head_learning_rate_multiplier}"
             )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(

@@ -70,6 +70,18 @@ class MomentumSGD(keras.optimizers.Optimizer):
         )
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
+        self._rate_multipliers = {}
+
+    def set_learning_rate_multiplier(self, var_list, multiplier):
+        """Scales the learning rate of `var_list` by `multiplier`.
+
+        Call before the first step (fine-tuning: a faster new head).
+
+        Example:
+            >>> optimizer.set_learning_rate_multiplier(head_variables, 10.0)
+        """
+        for variable in var_list:
+            self._rate_multipliers[self._var_key(variable)] = float(multiplier)
 
     def build(self, variables):
         if self.built:
@@ -85,6 +97,9 @@ class MomentumSGD(keras.optimizers.Optimizer):
         return
 
     def update_step(self, gradient, variable, learning_rate):
+        multiplier = self._rate_multipliers.get(self._var_key(variable), 1.0)
+        if multiplier != 1.0:
+            learning_rate = ops.multiply(learning_rate, multiplier)
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         if self.weight_decay and self._use_weight_decay(variable):
@@ -178,6 +193,8 @@ def build_optimizer(
     decay_norm=False,
     decay_bias=False,
     loss_scaling=False,
+    head_variables=(),
+    head_learning_rate_multiplier=1.0,
 ):
     """Builds `MomentumSGD` for `model` with BN/bias exclusions applied.
 
@@ -194,6 +211,8 @@ def build_optimizer(
         decay_bias: Also decay biases.
         loss_scaling: Wrap in `keras.optimizers.LossScaleOptimizer` (dynamic
             loss scaling, for `mixed_float16`).
+        head_variables: the classifier's variables (fine-tuning).
+        head_learning_rate_multiplier: their learning rate, relative.
 
     Returns:
         The optimizer (a `LossScaleOptimizer` around `MomentumSGD` when
@@ -213,6 +232,10 @@ def build_optimizer(
             model, exclude_norm=not decay_norm, exclude_bias=not decay_bias
         )
     )
+    if head_learning_rate_multiplier != 1.0:
+        optimizer.set_learning_rate_multiplier(
+            head_variables, head_learning_rate_multiplier
+        )
     if loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)

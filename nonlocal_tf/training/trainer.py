@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from nonlocal_tf.models import fine_tuning
 from nonlocal_tf.training import checkpointing
 from nonlocal_tf.training import config as config_lib
 from nonlocal_tf.training import inputs
@@ -310,9 +311,19 @@ def _build_model_and_optimizer(
                 "model_fn must return a built keras.Model (give it an input "
                 f"shape); got {model!r}"
             )
+        frozen = fine_tuning.freeze(model, config.freeze)
+        if frozen:
+            logging.info(
+                "Frozen (%s): %d layers, %d trainable variables left.",
+                config.freeze,
+                len(frozen),
+                len(model.trainable_variables),
+            )
         optimizer = optimizer_lib.build_optimizer(
             model,
             schedule,
+            head_variables=fine_tuning.head_variables(model),
+            head_learning_rate_multiplier=config.head_learning_rate_multiplier,
             momentum=config.momentum,
             nesterov=config.nesterov,
             weight_decay=config.weight_decay,
