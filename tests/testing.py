@@ -254,3 +254,23 @@ def run_model_saving_test(model, inputs, atol=0.0, custom_objects=None):
 
 def _flatten(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def randomise_batch_norms(model, seed=0):
+    """Random, well-scaled BN parameters and statistics (finite outputs).
+
+    The convolutions keep their He initialisation; every batch norm (the
+    zero-initialised final gammas and the non-local blocks' too) gets gamma
+    and variance in [0.5, 1.5] and beta and mean from N(0, 0.1), so no part
+    of the network is hidden by a zero and activations stay finite.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        leaf = weight.path.rsplit("/", 1)[-1]
+        if leaf in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, weight.shape)
+        elif leaf in ("beta", "moving_mean"):
+            value = rng.normal(0.0, 0.1, weight.shape)
+        else:
+            continue
+        weight.assign(value.astype(weight.dtype))
