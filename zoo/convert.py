@@ -7,6 +7,7 @@ from nonlocal_tf import fileio
 from . import api
 from . import checkpoints
 from . import loading
+from . import presets
 
 
 def save_weights_atomic(model, output):
@@ -23,7 +24,13 @@ def save_weights_atomic(model, output):
 
 
 def convert_checkpoint(
-    name, checkpoint, output, *, width_per_group=64, num_classes=None
+    name,
+    checkpoint,
+    output=None,
+    *,
+    to_preset=None,
+    width_per_group=64,
+    num_classes=None,
 ):
     """Loads a Caffe2/PySlowFast checkpoint into a zoo model and saves it.
 
@@ -31,6 +38,8 @@ def convert_checkpoint(
         name: zoo model name or alias (the checkpoint's architecture).
         checkpoint: Caffe2 `.pkl`, PySlowFast `.pkl`/`.pyth`, or `.npz`.
         output: destination `.weights.h5`; written atomically.
+        to_preset: instead, a new preset directory (KerasHub layout, model
+            card naming the checkpoint), written whole or not at all.
         width_per_group: width of the checkpoint's network (64 for the
             published ones).
         num_classes: class count of the checkpoint's head; default: read from
@@ -45,6 +54,8 @@ def convert_checkpoint(
         ...     "i3d_nl5_r50_8x8", "i3d_nonlocal_8x8_IN_pretrain_400k.pkl",
         ...     "i3d_nl5_r50_8x8.weights.h5")
     """
+    if (output is None) == (to_preset is None):
+        raise ValueError("give output (a .weights.h5) or to_preset, not both")
     ckpt = checkpoints.read_checkpoint(checkpoint)
     if num_classes is None and "pred_w" in ckpt.tensors:
         num_classes = int(ckpt.tensors["pred_w"].shape[0])
@@ -56,5 +67,17 @@ def convert_checkpoint(
         width_per_group=width_per_group,
     )
     report = loading.load_checkpoint(model, ckpt)
-    save_weights_atomic(model, output)
+    if to_preset is not None:
+        entry = api.get_entry(name)
+        presets.write_preset(
+            model,
+            to_preset,
+            model_card={
+                "source": f"{os.path.abspath(checkpoint)} ({ckpt.format})",
+                "reported": entry.reported if width_per_group == 64 else None,
+                "description": entry.description,
+            },
+        )
+    else:
+        save_weights_atomic(model, output)
     return report

@@ -142,19 +142,40 @@ def materialize(entry, tag, *, cache_dir=None, build_model):
     )
     logging.info("Converting %s into preset %s", path, target)
     model = build_model(entry, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_preset(
+        model,
+        target,
+        model_card={
+            "source": f"{source.url} ({source.format} checkpoint)",
+            "reported": source.accuracy or entry.reported,
+            "description": entry.description,
+        },
+    )
+    return target
+
+
+def write_preset(model, target, *, model_card=None):
+    """`model.save_to_preset(target)`, whole or not at all.
+
+    The preset is written into a temporary sibling directory renamed onto
+    `target` when complete, so an interrupted write leaves nothing.
+
+    Raises:
+        FileExistsError: `target` exists.
+
+    Example:
+        >>> write_preset(model, "presets/i3d_nl5_r50_8x8_kinetics400")
+    """
+    target = os.path.abspath(os.fspath(target))
+    if os.path.exists(target):
+        raise FileExistsError(f"{target} exists; choose a new preset folder")
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(target)
+        prefix=f".{os.path.basename(target)}.", dir=parent
     )
     try:
-        model.save_to_preset(
-            staging,
-            model_card={
-                "source": f"{source.url} ({source.format} checkpoint)",
-                "reported": source.accuracy or entry.reported,
-                "description": entry.description,
-            },
-        )
+        model.save_to_preset(staging, model_card=model_card)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -162,13 +183,34 @@ def materialize(entry, tag, *, cache_dir=None, build_model):
     return target
 
 
-def _load_keras_file(path):
+def _check_keras_file(path):
     if not os.path.isfile(path):
         raise MissingSourceError(f"no such .keras file: {path}")
     if not zipfile.is_zipfile(path):
         raise SourceError(
             f"{path} is damaged or truncated: a .keras file is a zip archive"
         )
+
+
+def keras_file_config(path):
+    """The serialised model in a `.keras` file (its `config.json`).
+
+    Raises:
+        SourceError: a missing, damaged or truncated file (one line).
+    """
+    _check_keras_file(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise SourceError(
+            f"{path} is damaged: no readable config.json in the archive "
+            f"({type(e).__name__})"
+        ) from None
+
+
+def _load_keras_file(path):
+    _check_keras_file(path)
     try:
         model = keras.saving.load_model(path, compile=False)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as e:

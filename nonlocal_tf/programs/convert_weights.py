@@ -1,7 +1,13 @@
-r"""Converts a Caffe2 / PySlowFast checkpoint into a Keras `.weights.h5`.
+r"""Converts a Caffe2 / PySlowFast checkpoint into a preset or `.weights.h5`.
 
 The checkpoint is loaded strictly into the zoo model --model (at
---width_per_group, with the checkpoint's head) and saved atomically:
+--width_per_group, with the checkpoint's head) and saved atomically, as a
+KerasHub preset directory (what `VideoClassifier.from_preset` and
+`keras_hub.upload_preset` take) or a Keras weights file:
+
+  python scripts/convert_weights.py --model=i3d_nl5_r50_8x8 \
+      --checkpoint=i3d_nonlocal_8x8_IN_pretrain_400k.pkl \
+      --to_preset=presets/i3d_nl5_r50_8x8_kinetics400
 
   python scripts/convert_weights.py --model=i3d_nl5_r50_8x8 \
       --checkpoint=i3d_nonlocal_8x8_IN_pretrain_400k.pkl \
@@ -22,8 +28,9 @@ flags.DEFINE_string(
     "Caffe2 .pkl, PySlowFast .pkl/.pyth or .npz state_dict.",
     required=True,
 )
+flags.DEFINE_string("output", None, "Destination, ending in .weights.h5.")
 flags.DEFINE_string(
-    "output", None, "Destination, ending in .weights.h5.", required=True
+    "to_preset", None, "Destination preset directory (new), instead."
 )
 flags.DEFINE_integer(
     "width_per_group", 64, "Width of the checkpoint's network."
@@ -37,17 +44,22 @@ flags.DEFINE_alias("classes", "num_classes")
 
 def main(argv):
     del argv
+    from absl import app
+
     from nonlocal_tf.zoo import convert
 
+    if (FLAGS.output is None) == (FLAGS.to_preset is None):
+        raise app.UsageError("Give --output or --to_preset (one of them).")
     report = convert.convert_checkpoint(
         FLAGS.model,
         FLAGS.checkpoint,
         FLAGS.output,
+        to_preset=FLAGS.to_preset,
         width_per_group=FLAGS.width_per_group,
         num_classes=FLAGS.num_classes,
     )
     print(report.summary())
-    print(f"wrote {FLAGS.output}")
+    print(f"wrote {FLAGS.output or FLAGS.to_preset}")
     return 0
 
 

@@ -73,3 +73,38 @@ def test_bad_checkpoints_give_one_line(tmp_path):
         assert str(path) in line, line
     assert not marker.exists()
     assert not output.exists()
+
+
+@pytest.mark.slow
+def test_to_preset_writes_a_preset_with_the_reference_outputs(tmp_path):
+    import numpy as np
+
+    from nonlocal_tf.models import VideoClassifier
+    from tests.fixtures import PYSLOWFAST
+    from tests.scripts import helpers
+    from tests.testing import to_numpy
+
+    preset = tmp_path / "presets" / "c2d_nl5_w8"
+    helpers.run_script(
+        "convert_weights.py",
+        "--model=C2D_NLN_8x8_R50",
+        "--width_per_group=8",
+        f"--checkpoint={PYSLOWFAST / 'c2d_nln_r50_w8_caffe2.pkl'}",
+        f"--to_preset={preset}",
+    )
+    assert not [p for p in os.listdir(preset.parent) if p.startswith(".")]
+    card = (preset / "README.md").read_text()
+    assert "c2d_nln_r50_w8_caffe2.pkl (caffe2)" in card
+    model = VideoClassifier.from_preset(str(preset))
+    with np.load(PYSLOWFAST / "c2d_nln_r50_w8_io64.npz") as data:
+        clip, probs = data["input_nthwc"], data["probs"]
+    # PySlowFast's own probabilities for the fixture input.
+    np.testing.assert_allclose(to_numpy(model(clip)), probs, atol=1e-5)
+    again = cli_helpers.run_program(
+        "convert_weights.py",
+        "--model=C2D_NLN_8x8_R50",
+        "--width_per_group=8",
+        f"--checkpoint={PYSLOWFAST / 'c2d_nln_r50_w8_caffe2.pkl'}",
+        f"--to_preset={preset}",
+    )
+    cli_helpers.assert_user_error(again, str(preset), "exists")
