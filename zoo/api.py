@@ -6,7 +6,6 @@ module names the zoo's entries and builds them.
 
 import json
 import os
-import zipfile
 
 from absl import logging
 from keras_hub.src.utils.preset_utils import register_presets as _hub_presets
@@ -414,10 +413,7 @@ def clip_spec_of(source):
     elif os.path.isdir(source):
         config = loading.run_model_config(source)
     elif source.endswith(".keras"):
-        if not os.path.isfile(source):
-            raise FileNotFoundError(f"No such .keras file: {source}")
-        with zipfile.ZipFile(source) as archive:
-            config = json.loads(archive.read("config.json"))
+        config = presets.keras_file_config(source)
     else:
         found = presets.find_preset(REGISTRY, source)
         return (found[0] if found else get_entry(source)).clip_spec
