@@ -18,8 +18,8 @@ import dataclasses
 import keras
 import numpy as np
 
+from nonlocal_tf.layers import Affine
 from nonlocal_tf.layers import NonLocalBlock
-from nonlocal_tf.models import Affine
 
 
 @dataclasses.dataclass(frozen=True)

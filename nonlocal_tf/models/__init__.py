@@ -10,7 +10,8 @@ while `data`, `training` and `export` load on first use
 (`nonlocal_tf.lazy_imports`) to keep TensorFlow out of light modules.
 """
 
-from nonlocal_tf.models.affine import Affine
+from nonlocal_tf.layers import Affine
+from nonlocal_tf.layers import WindowAveragePooling3D
 from nonlocal_tf.models.architecture import STEMS
 from nonlocal_tf.models.architecture import Stem
 from nonlocal_tf.models.architecture import temporal_kernels
@@ -20,7 +21,6 @@ from nonlocal_tf.models.complexity import count_params
 from nonlocal_tf.models.complexity import model_complexity
 from nonlocal_tf.models.endpoints import features_model
 from nonlocal_tf.models.endpoints import stage_endpoints
-from nonlocal_tf.models.heads import WindowAveragePooling3D
 from nonlocal_tf.models.insert import insert_nonlocal
 from nonlocal_tf.models.preprocessing import VideoClassifierPreprocessor
 from nonlocal_tf.models.preprocessing import VideoResNetVideoConverter

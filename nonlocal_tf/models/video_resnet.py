@@ -17,11 +17,11 @@ by name: `conv1`, `res_conv1_bn`, `pool1`, `res3_0_branch2a`,
 import keras
 import keras_hub
 
+from nonlocal_tf.layers import Affine
+from nonlocal_tf.layers import FrameConv3D
 from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
 from nonlocal_tf.models import architecture
-from nonlocal_tf.models.affine import Affine
-from nonlocal_tf.models.frame_conv import FrameConv3D
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9

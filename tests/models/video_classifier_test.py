@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.layers import WindowAveragePooling3D
 from nonlocal_tf.models import VideoClassifier
-from nonlocal_tf.models import WindowAveragePooling3D
 from nonlocal_tf.models import head_pool_size
 from nonlocal_tf.models import insert_nonlocal
 from tests.testing import run_model_saving_test

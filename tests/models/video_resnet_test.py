@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from nonlocal_tf.models import Affine
+from nonlocal_tf.layers import Affine
 from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import features_model
 from nonlocal_tf.models import stage_endpoints

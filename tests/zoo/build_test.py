@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf import zoo
-from nonlocal_tf.models import Affine
+from nonlocal_tf.layers import Affine
 from tests.testing import run_model_saving_test
 
 STEM_TEMPORAL_STRIDE = {"caffe2_org": 4, "caffe2": 1, "pyslowfast": 1}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nonlocal_tf.models import Affine
+from nonlocal_tf.layers import Affine
 from tests.testing import run_layer_test
 from tests.testing import to_numpy
 
