@@ -274,3 +274,44 @@ def test_presets_are_listed_on_the_classes():
         keras.saving.get_registered_object("nonlocal_tf>VideoClassifier")
         is VideoClassifier
     )
+
+
+def test_keras_file_reloads_in_a_fresh_process_after_import_nonlocal_tf(
+    tmp_path,
+):
+    import subprocess
+    import sys
+
+    model = VideoClassifier(
+        depth=50,
+        arch="i3d",
+        width_per_group=2,
+        num_classes=5,
+        nonlocal_locations=NL,
+        clip_spec=SPEC,
+    )
+    randomise_batch_norms(model)
+    path = tmp_path / "model.keras"
+    model.save(str(path))
+    np.save(tmp_path / "clip.npy", CLIP)
+    program = (
+        "import sys, numpy as np, keras\n"
+        "import nonlocal_tf  # registers the classes\n"
+        f"m = keras.saving.load_model({str(path)!r}, safe_mode=True)\n"
+        "assert type(m).__name__ == 'VideoClassifier', type(m)\n"
+        f"clip = np.load({str(tmp_path / 'clip.npy')!r})\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, "
+        "keras.ops.convert_to_numpy(m(clip)))\n"
+        "print(m.clip_spec.to_json())\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert ClipSpec.from_json(completed.stdout) == SPEC
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out.npy"), to_numpy(model(CLIP)), atol=1e-6
+    )
