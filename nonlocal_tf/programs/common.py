@@ -204,7 +204,7 @@ def resolve_model(
     weights = flag_values.weights if "weights" in flag_values else None
     if not load_weights:
         weights = None
-    if zoo.is_registered(source):
+    if zoo.is_architecture_name(source):
         if not weights and load_weights:
             logging.warning("No --weights: the model is randomly initialised.")
         model = zoo.get_model(
