@@ -112,6 +112,10 @@ class TrainConfig:
                 "batch_size_per_replica must be >= 1, got "
                 f"{self.batch_size_per_replica}"
             )
+        for name in ("train_steps", "epochs", "steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         if self.train_steps is None:
             if not (self.epochs and self.steps_per_epoch):
                 raise ValueError(

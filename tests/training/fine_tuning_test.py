@@ -168,3 +168,14 @@ def test_bad_freeze_modes_name_the_choices(mode, message, tmp_path):
             train_steps=1,
             freeze=mode,
         )
+
+
+@pytest.mark.parametrize("field", ["train_steps", "epochs", "steps_per_epoch"])
+def test_a_negative_length_names_its_own_setting(field, tmp_path):
+    values = {"epochs": 2, "steps_per_epoch": 3, field: -1}
+    if field == "train_steps":
+        values = {"train_steps": -1}
+    with pytest.raises(ValueError, match=f"^{field} must be >= 1, got -1"):
+        training.TrainConfig(
+            model_dir=str(tmp_path), batch_size_per_replica=1, **values
+        )
