@@ -12,7 +12,8 @@ so a resumed iterator draws the same crops.
 
 Test (`test_views_fn`): the distinct frames of the K clips are decoded once,
 scaled to the test short side, rounded to uint8 and cut into K x 1 or 3
-views (`transforms.test_views`); they are normalised after batching.
+views (`transforms.test_views`: the clip spec's test transform of
+`nonlocal_tf.models.preprocessing`); they are normalised after batching.
 """
 
 import tensorflow as tf
@@ -20,6 +21,7 @@ import tensorflow as tf
 from nonlocal_tf.data import parsing
 from nonlocal_tf.data import sampling
 from nonlocal_tf.data import transforms
+from nonlocal_tf.models import preprocessing
 
 
 def context(element):
@@ -63,7 +65,7 @@ def train_clip_fn(settings, base_seed):
         clip = transforms.decode_crop_resize(
             jpegs, window, spec.crop_size, flip, spec.jpeg_dct_method
         )
-        clip = transforms.normalize(clip, spec.mean, spec.std)
+        clip = preprocessing.normalize(clip, spec.mean, spec.std)
         return {"clips": clip, **context(record)}
 
     return element

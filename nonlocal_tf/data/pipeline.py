@@ -31,7 +31,7 @@ from nonlocal_tf.data import parsing
 from nonlocal_tf.data import record_positions
 from nonlocal_tf.data import skip_gaps
 from nonlocal_tf.data import skipped
-from nonlocal_tf.data import transforms
+from nonlocal_tf.models import preprocessing
 
 TRAIN = "train"
 TEST = "test"
@@ -403,7 +403,7 @@ def _batch(dataset, run, *, drop_remainder, prefetch_buffer_size):
         dataset = dataset.map(
             lambda batch: {
                 **batch,
-                "views": transforms.normalize(
+                "views": preprocessing.normalize(
                     batch["views"], spec.mean, spec.std
                 ),
             },

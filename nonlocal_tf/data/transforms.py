@@ -1,4 +1,4 @@
-"""Spatial transforms of clips, in-graph TensorFlow.
+"""Spatial transforms of clips for `tf.data`: decoding, training, test views.
 
 Conventions (video-nonlocal-net / PySlowFast):
 
@@ -12,16 +12,16 @@ Conventions (video-nonlocal-net / PySlowFast):
   square, is decoded alone (`tf.io.decode_and_crop_jpeg`) and resized to
   `crop_size`. This equals scaling the whole frame and cropping, up to the
   window's rounding to whole source pixels (less than one source pixel).
-- Test: scale to short side `crop_size`, then 1 crop (centre) or 3 crops
-  along the long side: offsets `p * ((long - crop_size) // 2)` for
-  `p = 0, 1, 2` (left/centre/right, or top/centre/bottom for portrait
-  frames), as Caffe2's `ClipTransformFlex`.
-- Normalisation: `(pixel - mean) / std` per RGB channel, the clip spec's
-  (default 114.75 and 57.375, i.e. mean 0.45 and std 0.225 on [0, 1]).
+- Test (`test_views`): the clip spec's test transform, whose one
+  implementation is `nonlocal_tf.models.preprocessing` (`keras.ops`, also
+  the `VideoClassifier`'s video converter and the serving signatures'):
+  scale to short side `crop_size`, round to uint8, then 1 crop (centre) or
+  3 crops along the long side. Normalisation (`(pixel - mean) / std` per
+  RGB channel) is `preprocessing.normalize` too.
 - JPEG frames are decoded with the clip spec's IDCT (`jpeg_dct_method`).
 
-The serving signatures (`nonlocal_tf.export`) call these same functions, so
-a served model sees the pixels the test pipeline gives it.
+Inside `tf.data` the shared functions run TensorFlow's ops whatever the
+Keras backend.
 """
 
 import tensorflow as tf
@@ -29,22 +29,11 @@ import tensorflow as tf
 from nonlocal_tf.clip_spec import INTEGER_ACCURATE
 from nonlocal_tf.clip_spec import PIXEL_MEAN
 from nonlocal_tf.clip_spec import PIXEL_STD
-
-
-def normalize(frames, mean=PIXEL_MEAN, std=PIXEL_STD):
-    """`(pixel - mean) / std` per channel (last axis), float32.
-
-    Example:
-        >>> float(normalize(tf.constant([[114.75] * 3]))[0, 0])
-        0.0
-    """
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
-    return (tf.cast(frames, tf.float32) - mean) / std
+from nonlocal_tf.models import preprocessing
 
 
 def denormalize(clip, mean=PIXEL_MEAN, std=PIXEL_STD):
-    """The inverse of `normalize`: RGB values in [0, 255], float32.
+    """The inverse of `preprocessing.normalize`: RGB in [0, 255], float32.
 
     Example:
         >>> float(denormalize(tf.zeros([1, 3]))[0, 0])
@@ -77,52 +66,6 @@ def decode_jpegs(jpegs, dct_method=INTEGER_ACCURATE):
         jpegs,
         fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
     )
-
-
-def to_uint8(frames):
-    """Rounds float pixels in [0, 255] to uint8 (as OpenCV's resize output).
-
-    The pipeline keeps clips in uint8 until they are batched: a quarter of
-    the memory in its buffers, and one normalisation per batch.
-
-    Example:
-        >>> to_uint8(tf.constant([0.4, 127.5, 254.6])).numpy().tolist()
-        [0, 128, 255]
-    """
-    return tf.cast(tf.round(tf.clip_by_value(frames, 0.0, 255.0)), tf.uint8)
-
-
-def scaled_size(height, width, short_side):
-    """(height, width) with the short side set to `short_side` (int32).
-
-    The long side is `floor(long * short_side / short)`.
-
-    Example:
-        >>> [int(x) for x in scaled_size(320, 752, 256)]
-        [256, 601]
-    """
-    height = tf.cast(height, tf.int64)
-    width = tf.cast(width, tf.int64)
-    short_side = tf.cast(short_side, tf.int64)
-    portrait = height > width
-    new_height = tf.where(portrait, height * short_side // width, short_side)
-    new_width = tf.where(portrait, short_side, width * short_side // height)
-    return tf.cast(new_height, tf.int32), tf.cast(new_width, tf.int32)
-
-
-def resize_short_side(frames, short_side):
-    """Bilinear resize of (..., H, W, C) frames to short side `short_side`.
-
-    Returns:
-        float32 frames (values in the input's range, not normalised).
-
-    Example:
-        >>> resize_short_side(tf.zeros([2, 320, 480, 3]), 256).shape
-        TensorShape([2, 256, 384, 3])
-    """
-    shape = tf.shape(frames)
-    height, width = scaled_size(shape[-3], shape[-2], short_side)
-    return tf.image.resize(frames, tf.stack([height, width]), method="bilinear")
 
 
 def train_crop_window(height, width, *, crop_size, jitter_scales, seed):
@@ -226,33 +169,14 @@ def crop_resize(frames, window, crop_size, flip=False):
     return tf.image.resize(frames, [crop_size, crop_size], method="bilinear")
 
 
-def spatial_crop_offsets(height, width, crop_size, num_crops):
-    """Offsets (y, x) of the 1 or 3 test crops, Caffe2 `ClipTransformFlex`.
-
-    Returns:
-        int32 tensor (num_crops, 2).
-
-    Example:
-        >>> spatial_crop_offsets(256, 455, 256, 3).numpy().tolist()
-        [[0, 0], [0, 99], [0, 198]]
-    """
-    if num_crops not in (1, 3):
-        raise ValueError(f"num_test_crops must be 1 or 3, got {num_crops}")
-    height = tf.cast(height, tf.int32)
-    width = tf.cast(width, tf.int32)
-    y_mid = (height - crop_size) // 2
-    x_mid = (width - crop_size) // 2
-    positions = tf.constant([1] if num_crops == 1 else [0, 1, 2], tf.int32)
-    along_height = y_mid > 0
-    ys = tf.where(along_height, y_mid * positions, y_mid + 0 * positions)
-    xs = tf.where(along_height, x_mid + 0 * positions, x_mid * positions)
-    return tf.stack([ys, xs], axis=1)
-
-
 def test_views(
     frames, frame_positions, *, num_clips, num_frames, crop_size, num_crops
 ):
-    """All test views of one video, uint8 (`normalize` them for a model).
+    """All test views of one video, uint8 (normalise them for a model).
+
+    Each distinct frame is scaled once (`preprocessing.resize_short_side`,
+    `preprocessing.to_uint8`), the clips are gathered from them, and each
+    clip is cut into its crops (`preprocessing.test_crops`).
 
     Args:
         frames: uint8 (U, H, W, 3), the distinct decoded frames the clips use.
@@ -273,43 +197,12 @@ def test_views(
         >>> views.shape  # doctest: +SKIP
         TensorShape([30, 8, 256, 256, 3])
     """
-    resized = to_uint8(resize_short_side(frames, crop_size))
+    resized = preprocessing.to_uint8(
+        preprocessing.resize_short_side(frames, crop_size)
+    )
     shape = tf.shape(resized)
     clips = tf.reshape(
         tf.gather(resized, frame_positions),
         [num_clips, num_frames, shape[1], shape[2], 3],
     )
-    offsets = spatial_crop_offsets(shape[1], shape[2], crop_size, num_crops)
-    views = []
-    for c in range(num_crops):
-        y, x = offsets[c, 0], offsets[c, 1]
-        views.append(clips[:, :, y : y + crop_size, x : x + crop_size])
-    views = tf.stack(views, axis=1)
-    return tf.reshape(
-        views, [num_clips * num_crops, num_frames, crop_size, crop_size, 3]
-    )
-
-
-def center_view(frame, crop_size):
-    """The single-view test crop of one frame: short side, uint8, centre.
-
-    What `test_views(..., num_crops=1)` gives for each frame of the centre
-    view, for one decoded frame of any size (the serving signatures).
-
-    Args:
-        frame: uint8 (H, W, 3).
-        crop_size: S.
-
-    Returns:
-        uint8 (S, S, 3).
-
-    Example:
-        >>> center_view(tf.zeros([240, 320, 3], tf.uint8), 224).shape
-        TensorShape([224, 224, 3])
-    """
-    resized = to_uint8(resize_short_side(frame, crop_size))
-    shape = tf.shape(resized)
-    offsets = spatial_crop_offsets(shape[0], shape[1], crop_size, 1)
-    y, x = offsets[0, 0], offsets[0, 1]
-    view = resized[y : y + crop_size, x : x + crop_size]
-    return tf.ensure_shape(view, [crop_size, crop_size, 3])
+    return preprocessing.test_crops(clips, crop_size, num_crops)

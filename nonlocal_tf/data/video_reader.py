@@ -15,6 +15,7 @@ from nonlocal_tf.data import sampling
 from nonlocal_tf.data import transforms
 from nonlocal_tf.data import video_errors
 from nonlocal_tf.data import video_io
+from nonlocal_tf.models import preprocessing
 
 
 def read_video_views(
@@ -84,4 +85,4 @@ def read_video_views(
         crop_size=spec.test_crop_size,
         num_crops=spec.num_test_crops,
     )
-    return transforms.normalize(views, spec.mean, spec.std)
+    return preprocessing.normalize(views, spec.mean, spec.std)

@@ -1,10 +1,14 @@
-"""Client-side clips from video files: frame sampling, crop, JPEG encoding.
+"""Client-side clips from video files: frame sampling and JPEG encoding.
 
-Decoding and resizing are `nonlocal_tf.data.video_io`'s (PyAV, the same
-frame selection and swscale resizing as data preparation; no TensorFlow), so
-the REST client stays free of TensorFlow and Keras. Kept small on purpose:
-the client samples `num_frames` frames evenly over the whole video (one clip,
-one view). Multi-view prediction is `scripts/predict.py`'s job.
+Decoding is `nonlocal_tf.data.video_io`'s (PyAV, the same frame selection as
+data preparation; no TensorFlow), so the REST client stays free of
+TensorFlow and Keras. The client neither resizes nor crops: it sends the
+sampled frames at the video's own size, as JPEG, to `classify_frames`,
+whose graph scales, rounds and crops them with the one implementation of
+the test transform (`nonlocal_tf.models.preprocessing`). Kept small on
+purpose: `num_frames` frames evenly over the whole video (one clip, one
+view; not the test pipeline's K clips at the spec's sampling rate).
+Multi-view prediction is `scripts/predict.py`'s job.
 """
 
 import fractions
@@ -30,30 +34,8 @@ def evenly_spaced_indices(total, num_frames):
     return np.round(np.linspace(0, total - 1, num_frames)).astype(np.int64)
 
 
-def center_crop(frames, crop_size):
-    """The centre `crop_size` square of frames (T, H, W, 3).
-
-    Raises:
-        ValueError: a frame side is smaller than `crop_size`.
-
-    Example:
-
-    >>> center_crop(np.zeros((2, 32, 40, 3), np.uint8), 32).shape
-    (2, 32, 32, 3)
-    """
-    height, width = frames.shape[1:3]
-    if min(height, width) < crop_size:
-        raise ValueError(
-            f"Frames of {height} x {width} are smaller than the crop "
-            f"{crop_size}."
-        )
-    top = (height - crop_size) // 2
-    left = (width - crop_size) // 2
-    return frames[:, top : top + crop_size, left : left + crop_size]
-
-
-def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
-    """`num_frames` RGB frames sampled evenly over a video file.
+def read_video_clip(path, num_frames):
+    """`num_frames` RGB frames sampled evenly over a video file, full size.
 
     The video is decoded twice by `video_io` (first to count its frames,
     which containers often misreport, then to convert only the chosen
@@ -63,9 +45,6 @@ def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
         path: a video file PyAV (FFmpeg) can open.
         num_frames: how many frames to return (repeats when the video is
             shorter).
-        short_side: resize so the short side is this many pixels (bilinear,
-            FFmpeg swscale, as data preparation); None keeps the size.
-        crop_size: then take the centre square of this side.
 
     Returns:
         A uint8 array (num_frames, H, W, 3).
@@ -77,13 +56,13 @@ def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
     Example:
 
     ```python
-    clip = read_video_clip("video.mp4", 8, short_side=224, crop_size=224)
+    frames = read_video_clip("video.mp4", 8)  # (8, H, W, 3) uint8
     ```
     """
     count = frame_selection.count_frames(path)
     indices = evenly_spaced_indices(count, num_frames)
     distinct, positions = np.unique(indices, return_inverse=True)
-    video = video_io.decode_video(path, short_side=short_side, indices=distinct)
+    video = video_io.decode_video(path, indices=distinct)
     if not np.array_equal(video.indices, distinct):
         raise video_errors.VideoDecodeError(
             path,
@@ -91,10 +70,7 @@ def read_video_clip(path, num_frames, *, short_side=None, crop_size=None):
             f"decoding kept frames {video.indices.tolist()}, counting "
             f"promised {distinct.tolist()}",
         )
-    frames = video.frames[positions.reshape(-1)]
-    if crop_size:
-        frames = center_crop(frames, crop_size)
-    return frames
+    return video.frames[positions.reshape(-1)]
 
 
 def encode_jpeg(frames, quality=2):

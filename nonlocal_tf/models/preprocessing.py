@@ -1,8 +1,12 @@
-"""The test transform of a clip spec in `keras.ops`, and its KerasHub layers.
+"""The test transform of a clip spec in Keras ops, and its KerasHub layers.
 
-The same transform as the TensorFlow pipeline's (`nonlocal_tf.data.
-transforms`, kept there as the reference the tests compare to), written once
-in `keras.ops` so it runs on the TensorFlow, JAX and PyTorch backends:
+The one implementation of the clip spec's test transform, in Keras's ops
+(the backend functions `keras.ops` calls) so it runs on the TensorFlow, JAX
+and PyTorch backends, and in `tf.data` on each. Besides the layers
+below, the test pipeline (`nonlocal_tf.data.transforms.test_views`, the
+clips' normalisation) and the serving signatures (`nonlocal_tf.export`) call
+these functions, so evaluation, `VideoClassifier.predict` and a served model
+see the same pixels:
 
 1. `resize_short_side`: each frame scaled so its short side is S
    (`scaled_size`: the long side is `floor(long * S / short)`), bilinear,
@@ -17,16 +21,25 @@ in `keras.ops` so it runs on the TensorFlow, JAX and PyTorch backends:
 `VideoClassifierPreprocessor` applies the converter to raw uint8 videos (the
 `keras_hub.models.Task` preprocessor of `nonlocal_tf.models.VideoClassifier`).
 
-Shapes: on JAX and PyTorch (eager arrays) H and W are static. On the
-TensorFlow backend H and W may also be unknown, inside a `tf.function` or a
-`tf.data` map: the sizes and offsets are then computed in the graph.
+Backends: the functions run the ops of Keras's backend, except on
+TensorFlow tensors in a graph (a `tf.function`, a `tf.data` map: KerasHub's
+`predict` and `fit` map the preprocessor over `tf.data` on every backend),
+where they run TensorFlow's, as Keras's own data layers do. The values are
+the same: the interpolation is TensorFlow's kernel's arithmetic on every
+backend.
+
+Shapes: on JAX and PyTorch (eager arrays) H and W are static. In a
+TensorFlow graph H and W may also be unknown: the sizes and offsets are then
+computed in the graph. The tests' references are NumPy and
+`tf.image.resize` itself.
 """
+
+import functools
 
 import keras
 import keras_hub
 import numpy as np
-from keras import ops
-from keras_hub.src.utils.tensor_utils import in_tf_function
+from keras.src.utils import backend_utils
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from nonlocal_tf.clip_spec import PIXEL_MEAN
@@ -34,6 +47,52 @@ from nonlocal_tf.clip_spec import PIXEL_STD
 from nonlocal_tf.clip_spec import ClipSpec
 
 NUM_CROPS = (1, 3)
+# The `keras.ops` this module uses, by the backend submodule that has each.
+_OP_MODULES = {
+    "cast": "core",
+    "convert_to_tensor": "core",
+    "is_tensor": "core",
+    "shape": "core",
+    "clip": "numpy",
+    "reshape": "numpy",
+    "round": "numpy",
+    "stack": "numpy",
+    "take": "numpy",
+    "where": "numpy",
+}
+
+
+class _Ops:
+    """The ops of this module as one backend's functions (`backend`).
+
+    The functions `keras.ops` calls on tensors; `resize` is the backend's
+    `image.resize`, which takes the tensor sizes of frames of unknown size
+    (`keras.ops.image.resize` refuses them).
+    """
+
+    def __init__(self, backend):
+        self.backend = backend
+        functions = backend_utils.DynamicBackend(backend)
+        for name, module in _OP_MODULES.items():
+            setattr(self, name, getattr(getattr(functions, module), name))
+        self.resize = functions.image.resize
+
+
+@functools.cache
+def _backend_ops(backend):
+    return _Ops(backend)
+
+
+def _ops():
+    """Keras's backend's ops, or TensorFlow's in a TensorFlow graph.
+
+    A `tf.data` map or a `tf.function` holds TensorFlow tensors whatever the
+    Keras backend: there the transform runs TensorFlow's ops (as Keras's
+    `DataLayer`s do), elsewhere the backend's.
+    """
+    if backend_utils.in_tf_graph():
+        return _backend_ops("tensorflow")
+    return _backend_ops(keras.backend.backend())
 
 
 def _is_int(value):
@@ -48,7 +107,7 @@ def scaled_size(height, width, short_side):
 
     Args:
         height: frame height, a Python int (or a scalar int tensor: a
-            dynamic size on the TensorFlow backend).
+            dynamic size in a TensorFlow graph).
         width: frame width, likewise.
         short_side: S, a Python int.
 
@@ -67,6 +126,7 @@ def scaled_size(height, width, short_side):
         if height > width:
             return height * short_side // width, short_side
         return short_side, width * short_side // height
+    ops = _ops()
     portrait = height > width
     new_height = ops.where(portrait, height * short_side // width, short_side)
     new_width = ops.where(portrait, short_side, width * short_side // height)
@@ -74,7 +134,7 @@ def scaled_size(height, width, short_side):
 
 
 def _frame_size(frames):
-    shape = ops.shape(frames)
+    shape = _ops().shape(frames)
     if len(shape) < 3:
         raise ValueError(
             "frames must be (..., H, W, C); received shape "
@@ -85,41 +145,38 @@ def _frame_size(frames):
 
 def _constant(value, like):
     """A NumPy constant as a tensor on the device of the tensor `like`."""
+    ops = _ops()
     value = ops.convert_to_tensor(value)
-    if keras.backend.backend() == "torch":
+    if ops.backend == "torch":
         # Preprocessing tensors may live on the CPU, the default on a GPU.
         value = value.to(like.device)
     return value
 
 
 def _lerp_weights(size, new_size):
-    """`tf.image.resize` bilinear taps and weights of one axis (float32).
+    """`tf.image.resize` bilinear taps and weights of one axis (NumPy).
 
-    The arithmetic of TensorFlow's CPU kernel (half-pixel centres): source
-    position `(i + 0.5) * (size / new_size) - 0.5`, its floor and ceiling
-    clamped to the frame, and the fraction above the floor. NumPy constants
-    for int sizes, else (unknown sizes, TensorFlow graphs) tensors.
+    The arithmetic of TensorFlow's CPU kernel (half-pixel centres), in
+    float32: source position `(i + 0.5) * (size / new_size) - 0.5`, its
+    floor and ceiling clamped to the frame, and the fraction above the floor.
     """
-    if _is_int(size) and _is_int(new_size):
-        xp, as_float = np, np.float32
-    else:
-        xp, as_float = ops, lambda value: ops.cast(value, "float32")
     half = np.float32(0.5)
-    scale = as_float(size) / as_float(new_size)
-    positions = (xp.arange(new_size, dtype="float32") + half) * scale - half
-    floor = xp.floor(positions)
-    lower = xp.maximum(floor, 0)
-    upper = xp.minimum(xp.ceil(positions), as_float(size - 1))
-    fraction = positions - floor
-    if xp is np:
-        return lower.astype("int32"), upper.astype("int32"), fraction
-    return ops.cast(lower, "int32"), ops.cast(upper, "int32"), fraction
+    scale = np.float32(size) / np.float32(new_size)
+    positions = (np.arange(new_size, dtype="float32") + half) * scale - half
+    floor = np.floor(positions)
+    lower = np.maximum(floor, 0).astype("int32")
+    upper = np.minimum(np.ceil(positions), np.float32(size - 1))
+    return lower, upper.astype("int32"), positions - floor
 
 
 def _lerp_axis(frames, new_size, axis):
-    """Linear interpolation of float32 `frames` along `axis` (-3 or -2)."""
+    """Linear interpolation of float32 `frames` along `axis` (-3 or -2).
+
+    Static sizes only (Python ints): JAX and PyTorch arrays.
+    """
+    ops = _ops()
     size = ops.shape(frames)[axis]
-    if _is_int(size) and _is_int(new_size) and size == new_size:
+    if size == new_size:
         return frames  # What the kernel gives: taps i and i, weight 0.
     lower, upper, fraction = _lerp_weights(size, new_size)
     fraction = ops.reshape(
@@ -136,16 +193,18 @@ def resize_bilinear(frames, size):
     Half-pixel centres, no antialiasing: the arithmetic of TensorFlow's CPU
     kernel, so the result is the same float32 values, not only the same
     uint8 pixels after rounding (the JAX and PyTorch backends' own bilinear
-    resizes miss those by one grey level on a few pixels in 10^5). On the
-    TensorFlow backend, for static sizes, this is `tf.image.resize(frames,
-    size, "bilinear")` itself (`keras.ops.image.resize`, several times
-    faster); elsewhere the interpolation is written out, along W then H
-    (`keras.ops.image.resize` refuses sizes that are tensors).
+    resizes miss those by one grey level on a few pixels in 10^5). With
+    TensorFlow's ops (the TensorFlow backend, or a TensorFlow graph) this is
+    `tf.image.resize(frames, size, "bilinear")` itself, through the
+    backend's resize (`keras.ops.image.resize` refuses the tensor sizes of
+    frames of unknown size; written out, the interpolation is 3 times
+    slower there); on JAX and PyTorch arrays the interpolation is written
+    out, along W then H.
 
     Args:
         frames: (..., H, W, C), any real dtype.
         size: `(new_height, new_width)`: Python ints (or scalar int tensors
-            on the TensorFlow backend, for frames of unknown size).
+            in a TensorFlow graph, for frames of unknown size).
 
     Returns:
         float32 (..., new_height, new_width, C).
@@ -154,22 +213,25 @@ def resize_bilinear(frames, size):
         >>> resize_bilinear(keras.ops.zeros((8, 240, 320, 3)), (256, 341)).shape
         (8, 256, 341, 3)
     """
-    frames = ops.cast(frames, "float32")
+    ops = _ops()
     new_height, new_width = size
-    shape = ops.shape(frames)
-    static = all(_is_int(n) for n in (*shape[-3:], new_height, new_width))
-    if not static or keras.backend.backend() != "tensorflow":
+    if ops.backend != "tensorflow":
+        frames = ops.cast(frames, "float32")
         frames = _lerp_axis(frames, new_width, axis=-2)
         return _lerp_axis(frames, new_height, axis=-3)
+    # The kernel reads uint8 frames as they are (no float32 copy first).
+    frames = ops.convert_to_tensor(frames)
+    shape = ops.shape(frames)
     leading, height, width, channels = shape[:-3], *shape[-3:]
     images = ops.reshape(frames, (-1, height, width, channels))
-    resized = ops.image.resize(
+    resized = ops.resize(
         images,
         (new_height, new_width),
         interpolation="bilinear",
         antialias=False,
         data_format="channels_last",
     )
+    resized = ops.cast(resized, "float32")
     return ops.reshape(resized, (*leading, new_height, new_width, channels))
 
 
@@ -211,6 +273,7 @@ def to_uint8(frames):
         >>> to_uint8(keras.ops.convert_to_tensor([0.4, 126.5, 254.6, 300.0]))
         [0, 126, 255, 255]  # as a uint8 tensor
     """
+    ops = _ops()
     frames = ops.clip(ops.cast(frames, "float32"), 0.0, 255.0)
     return ops.cast(ops.round(frames), "uint8")
 
@@ -225,7 +288,7 @@ def crop_offsets(height, width, crop_size, num_crops):
 
     Args:
         height: height of the scaled frame, a Python int (or a scalar int
-            tensor on the TensorFlow backend).
+            tensor in a TensorFlow graph).
         width: its width, likewise.
         crop_size: S, a Python int.
         num_crops: 1 (centre) or 3.
@@ -252,6 +315,7 @@ def crop_offsets(height, width, crop_size, num_crops):
         if y_mid > 0:
             return [(y_mid * p, x_mid) for p in positions]
         return [(y_mid, x_mid * p) for p in positions]
+    ops = _ops()
     along_height = y_mid > 0
     return [
         (
@@ -286,6 +350,7 @@ def test_crops(frames, crop_size, num_crops):
     """
     height, width = _frame_size(frames)
     offsets = crop_offsets(height, width, crop_size, num_crops)
+    ops = _ops()
     shape = ops.shape(frames)
     if len(shape) < 4:
         raise ValueError(
@@ -320,7 +385,7 @@ def normalize(frames, mean=PIXEL_MEAN, std=PIXEL_STD):
         >>> normalize(keras.ops.full((1, 3), 114.75))
         [[0.0, 0.0, 0.0]]  # as a float32 tensor
     """
-    frames = ops.cast(frames, "float32")
+    frames = _ops().cast(frames, "float32")
     mean = _constant(np.asarray(mean, "float32"), frames)
     std = _constant(np.asarray(std, "float32"), frames)
     return (frames - mean) / std
@@ -351,11 +416,10 @@ class VideoResNetVideoConverter(keras_hub.layers.VideoConverter):
     Each frame is scaled to short side `crop_size` (bilinear), rounded to
     uint8, cut into `num_crops` `crop_size` squares (centre, or 3 along the
     long side) and normalised; the views of each video follow it in the
-    batch. The same pixels as the TensorFlow pipeline's `test_views` and
-    `normalize` (`nonlocal_tf.data.transforms`), in `keras.ops`: it runs
-    eagerly on every backend, and in a `tf.function` or `tf.data` map on the
-    TensorFlow backend (frames of unknown size included); in a `tf.data`
-    map on JAX or PyTorch it raises `NotImplementedError`.
+    batch. The functions of this module, as the test pipeline's `test_views`
+    (`nonlocal_tf.data.transforms`) calls them: it runs eagerly on every
+    backend, and in a `tf.function` or `tf.data` map (frames of unknown size
+    included) with TensorFlow's ops, whatever the Keras backend.
 
     Args:
         crop_size: S, the short side the frames are scaled to and the side
@@ -442,14 +506,7 @@ class VideoResNetVideoConverter(keras_hub.layers.VideoConverter):
         )
 
     def call(self, videos):
-        backend = keras.backend.backend()
-        if backend != "tensorflow" and in_tf_function():
-            raise NotImplementedError(
-                "VideoResNetVideoConverter runs keras.ops of the "
-                f"{backend} backend: it cannot run inside a tf.function or a "
-                "tf.data map there. Convert videos eagerly, use the "
-                "TensorFlow backend, or map nonlocal_tf.data.transforms."
-            )
+        ops = _ops()
         if not ops.is_tensor(videos):
             videos = ops.convert_to_tensor(videos)
         if len(videos.shape) != 5:

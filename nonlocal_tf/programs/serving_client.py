@@ -4,9 +4,11 @@ Inputs: `--clip`, a .npy array of RGB values in [0, 255], shape (T, H, W, 3)
 or (B, T, H, W, 3); or `--video`, a video file of which `--num_frames`
 frames are taken evenly spaced (PyAV).
 
-Signatures: `serving_default` gets the float clip (a video's frames are
-first resized, short side to `--test_crop_size`, and centre-cropped here);
-`classify_frames` gets JPEG bytes (the server decodes, resizes and crops).
+Signatures: `serving_default` gets the float clip, already at the model's
+test crop size (it only normalises); `classify_frames` gets JPEG bytes (the
+server decodes, resizes and crops, with the test pipeline's transform).
+A video's frames are sent as they are, JPEG-encoded, to `classify_frames`
+(the default for `--video`): this client never resizes or crops.
 
 A bad address, a server that is not there, does not answer within
 --timeout, closes the connection or answers something that is not a predict
@@ -43,50 +45,46 @@ flags.DEFINE_string("model_name", "model", "Served model name.")
 flags.DEFINE_integer("model_version", None, "Version; default the latest.")
 flags.DEFINE_enum(
     "signature",
-    client.VIDEO_SIGNATURE,
+    None,
     [client.VIDEO_SIGNATURE, client.FRAMES_SIGNATURE],
-    "Signature to call.",
+    f"Signature to call. Default: {client.VIDEO_SIGNATURE} for --clip, "
+    f"{client.FRAMES_SIGNATURE} for --video (the only one it can use).",
 )
 flags.DEFINE_enum(
     "rest_format", "columnar", ["columnar", "row"], "REST request format."
 )
 flags.DEFINE_integer("num_frames", 8, "Frames taken from --video.")
-flags.DEFINE_integer(
-    "test_crop_size",
-    224,
-    "Short side and centre crop side of --video's frames for "
-    "serving_default (the model's test crop size).",
-)
-# The name this setting had before the programs shared one (`--crop_size`
-# is the training crop in the others).
-flags.DEFINE_alias("crop_size", "test_crop_size")
 flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.")
 
 
-def _inputs():
+def _signature():
     if bool(FLAGS.clip) == bool(FLAGS.video):
         raise app.UsageError("Pass exactly one of --clip and --video.")
-    if FLAGS.clip:
-        clips = client.prepare_video_input(client.load_clip(FLAGS.clip))
-        if FLAGS.signature == client.VIDEO_SIGNATURE:
-            return {"video": clips}
-        clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
-        jpegs = [clip_io.encode_jpeg(clip) for clip in clips]
+    if FLAGS.video and FLAGS.signature == client.VIDEO_SIGNATURE:
+        raise app.UsageError(
+            f"--video is sent to {client.FRAMES_SIGNATURE}, which resizes and "
+            f"crops its frames in the served graph; {client.VIDEO_SIGNATURE} "
+            "takes clips already at the model's test crop size (--clip)."
+        )
+    if FLAGS.signature:
+        return FLAGS.signature
+    return client.FRAMES_SIGNATURE if FLAGS.video else client.VIDEO_SIGNATURE
+
+
+def _inputs(signature):
+    if FLAGS.video:
+        frames = clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames)
+        jpegs = clip_io.encode_jpeg(frames)
         return {"frames": client.prepare_frames_input(jpegs)}
-    if FLAGS.signature == client.VIDEO_SIGNATURE:
-        size = FLAGS.test_crop_size
-        clip = _read_video(short_side=size, crop_size=size)
-        return {"video": client.prepare_video_input(clip)}
-    # classify_frames resizes and crops on the server.
-    frames = _read_video()
-    return {"frames": client.prepare_frames_input(clip_io.encode_jpeg(frames))}
+    clips = client.prepare_video_input(client.load_clip(FLAGS.clip))
+    if signature == client.VIDEO_SIGNATURE:
+        return {"video": clips}
+    clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
+    jpegs = [clip_io.encode_jpeg(clip) for clip in clips]
+    return {"frames": client.prepare_frames_input(jpegs)}
 
 
-def _read_video(**kwargs):
-    return clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames, **kwargs)
-
-
-def _predict(inputs):
+def _predict(inputs, signature):
     """The outputs, and the URL or gRPC target that gave them."""
     if FLAGS.protocol == "rest":
         server = FLAGS.server or f"localhost:{client.DEFAULT_REST_PORT}"
@@ -96,7 +94,7 @@ def _predict(inputs):
         outputs = client.predict_rest(
             url,
             inputs,
-            signature_name=FLAGS.signature,
+            signature_name=signature,
             request_format=FLAGS.rest_format,
             timeout=FLAGS.timeout,
         )
@@ -106,7 +104,7 @@ def _predict(inputs):
         server,
         FLAGS.model_name,
         inputs,
-        signature_name=FLAGS.signature,
+        signature_name=signature,
         version=FLAGS.model_version,
         timeout=FLAGS.timeout,
     )
@@ -115,7 +113,8 @@ def _predict(inputs):
 
 def main(argv):
     del argv
-    outputs, where = _predict(_inputs())
+    signature = _signature()
+    outputs, where = _predict(_inputs(signature), signature)
     rows = client.top_k_rows(outputs, where)
     print(client.format_top_k([row[:5] for row in rows]))
 

@@ -1,8 +1,11 @@
 """Spatial transforms checked on frames with known content.
 
-Coordinate frames (R = x, G = y) make a crop's output name the source pixel
-it sampled, so geometry is checked value by value against the formulas, and
-against an independent NumPy bilinear resize (`helpers.bilinear_resize`).
+The pipeline's own (training crops, JPEG decoding) and the test transform it
+calls (`nonlocal_tf.models.preprocessing`, as `tf.data` runs it: TensorFlow
+tensors, unknown frame sizes in graphs). Coordinate frames (R = x, G = y)
+make a crop's output name the source pixel it sampled, so geometry is
+checked value by value against the formulas, and against an independent
+NumPy bilinear resize (`helpers.bilinear_resize`).
 """
 
 import numpy as np
@@ -11,6 +14,7 @@ import tensorflow as tf
 
 from nonlocal_tf.data import transforms
 from nonlocal_tf.data import video_io
+from nonlocal_tf.models import preprocessing
 from tests.data import helpers
 
 
@@ -22,7 +26,7 @@ def coordinate_frames(num_frames, height, width):
 
 def test_normalize_values():
     pixels = tf.constant([[0.0], [114.75], [255.0], [57.375]])  # (4, 1)
-    got = transforms.normalize(pixels).numpy()  # broadcast over R, G, B
+    got = preprocessing.normalize(pixels).numpy()  # broadcast over R, G, B
     assert got.shape == (4, 3)
     np.testing.assert_allclose(
         got[:, 0], [-2.0, 0.0, 140.25 / 57.375, -1.0], atol=1e-6
@@ -30,14 +34,14 @@ def test_normalize_values():
     # The same as mean 0.45, std 0.225 on [0, 1] (PySlowFast's numbers).
     values = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1)
     np.testing.assert_allclose(
-        transforms.normalize(values.astype(np.uint8)).numpy(),
+        preprocessing.normalize(values.astype(np.uint8)).numpy(),
         (values / 255.0 - 0.45) / 0.225,
         atol=1e-5,
     )
     # Per-channel statistics, and their inverse.
     mean, std = (100.0, 110.0, 120.0), (50.0, 60.0, 70.0)
     one = tf.constant([[130.0, 170.0, 190.0]])
-    normalised = transforms.normalize(one, mean, std)
+    normalised = preprocessing.normalize(one, mean, std)
     np.testing.assert_allclose(normalised.numpy(), [[0.6, 1.0, 1.0]], atol=1e-6)
     np.testing.assert_allclose(
         transforms.denormalize(normalised, mean, std).numpy(), one, atol=1e-4
@@ -54,19 +58,31 @@ def test_normalize_values():
     ],
 )
 def test_scaled_size(size, short, expected):
-    got = transforms.scaled_size(size[0], size[1], short)
-    assert tuple(int(v) for v in got) == expected
+    assert preprocessing.scaled_size(size[0], size[1], short) == expected
     assert video_io.scaled_size(size[0], size[1], short) == expected
+    # As a graph computes it for frames of unknown size.
+    in_graph = tf.function(
+        lambda h, w: preprocessing.scaled_size(h, w, short),
+        input_signature=[tf.TensorSpec([], tf.int32)] * 2,
+    )
+    assert tuple(int(v) for v in in_graph(*size)) == expected
 
 
 def test_resize_short_side_matches_numpy_bilinear():
     frames = helpers.textured_frames(2, 60, 90)
-    got = transforms.resize_short_side(frames, 40).numpy()
-    assert got.shape == (2, 40, 60, 3)
-    for i in range(2):
-        np.testing.assert_allclose(
-            got[i], helpers.bilinear_resize(frames[i], 40, 60), atol=1e-3
-        )
+    unknown_size = tf.function(
+        lambda x: preprocessing.resize_short_side(x, 40),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+    )
+    for got in (
+        preprocessing.resize_short_side(tf.constant(frames), 40).numpy(),
+        unknown_size(frames).numpy(),
+    ):
+        assert got.shape == (2, 40, 60, 3)
+        for i in range(2):
+            np.testing.assert_allclose(
+                got[i], helpers.bilinear_resize(frames[i], 40, 60), atol=1e-3
+            )
 
 
 def test_crop_resize_samples_the_window():
@@ -155,17 +171,26 @@ def test_decode_crop_resize_unknown_length():
     assert fn(tf.stack(jpegs)).shape == (2, 16, 16, 3)
 
 
-def test_spatial_crop_offsets():
+def test_crop_offsets():
     def offsets(h, w, n):
-        return transforms.spatial_crop_offsets(h, w, 256, n).numpy().tolist()
+        got = preprocessing.crop_offsets(h, w, 256, n)
+        # As a graph computes them for frames of unknown size.
+        in_graph = tf.function(
+            lambda height, width: preprocessing.crop_offsets(
+                height, width, 256, n
+            ),
+            input_signature=[tf.TensorSpec([], tf.int32)] * 2,
+        )
+        assert [(int(y), int(x)) for y, x in in_graph(h, w)] == got
+        return got
 
     # (455 - 256) // 2 = 99: left, centre, right along the long side.
-    assert offsets(256, 455, 3) == [[0, 0], [0, 99], [0, 198]]
-    assert offsets(455, 256, 3) == [[0, 0], [99, 0], [198, 0]]
-    assert offsets(256, 455, 1) == [[0, 99]]
-    assert offsets(256, 256, 3) == [[0, 0], [0, 0], [0, 0]]
-    with pytest.raises(ValueError, match="num_test_crops"):
-        transforms.spatial_crop_offsets(256, 455, 256, 2)
+    assert offsets(256, 455, 3) == [(0, 0), (0, 99), (0, 198)]
+    assert offsets(455, 256, 3) == [(0, 0), (99, 0), (198, 0)]
+    assert offsets(256, 455, 1) == [(0, 99)]
+    assert offsets(256, 256, 3) == [(0, 0), (0, 0), (0, 0)]
+    with pytest.raises(ValueError, match="num_crops"):
+        preprocessing.crop_offsets(256, 455, 256, 2)
 
 
 def test_test_views_geometry_and_order():

@@ -262,21 +262,42 @@ def test_script_rest_video_frames_signature(exported, rest_server, video_file):
     )
 
 
-def test_script_grpc_video(exported, grpc_server, video_file):
+def test_script_grpc_video_goes_to_classify_frames(
+    exported, grpc_server, video_file
+):
     completed = _run_script(
         f"--video={video_file}",
         "--num_frames=4",
-        "--test_crop_size=32",
         "--protocol=grpc",
         f"--server=127.0.0.1:{grpc_server.port}",
         f"--model_name={exported.name}",
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    # Short side 32 = crop: no resampling, centre crop of columns 4..35.
-    clip = _decoded_video(video_file)[[0, 3, 6, 9]][None, :, :, 4:36]
-    expected = helpers.reference_probabilities(exported.model, clip)
+    request = grpc_server.requests[-1]
+    assert request.model_spec.signature_name == "classify_frames"
+    # The client resizes and crops nothing: whole 32x40 frames, as JPEG.
+    jpegs = tf.make_ndarray(request.inputs["frames"])
+    sent_frames = np.stack([helpers.decode_jpeg_pil(j) for j in jpegs[0]])
+    video = _decoded_video(video_file)[[0, 3, 6, 9]]
+    assert sent_frames.shape == video.shape == (4, 32, 40, 3)
+    assert np.abs(sent_frames.astype(float) - video).mean() < 3
+    # The server's crop: short side 32 = crop, centre columns 4..35.
+    expected = helpers.reference_probabilities(
+        exported.model, helpers.reference_frames_clip(jpegs, 32)
+    )
     _assert_top_k_equal(
         _printed_top_k(completed.stdout), helpers.reference_top_k(expected, 5)
+    )
+
+
+def test_script_refuses_a_video_for_serving_default(video_file):
+    completed = _run_script(
+        f"--video={video_file}",
+        "--signature=serving_default",
+        "--server=127.0.0.1:1",
+    )
+    cli_helpers.assert_user_error(
+        completed, "--video is sent to classify_frames", "--clip"
     )
 
 
@@ -318,16 +339,15 @@ def test_script_reports_server_errors(exported, rest_server, tmp_path):
     cli_helpers.assert_user_error(completed, "HTTP 404", "missing")
 
 
-def test_client_clip_resizes_the_short_side_and_crops(video_file):
+def test_client_clip_is_whole_frames_evenly_spaced(video_file):
     from nonlocal_tf.export import clip_io
 
-    # 4 of the 10 frames (0, 3, 6, 9); 32x40 halved to 16x20 is close to the
-    # 2x2 block mean of the smooth frames; the centre crop keeps columns 2..17.
-    clip = clip_io.read_video_clip(video_file, 4, short_side=16, crop_size=16)
-    assert clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8
-    frames = _decoded_video(video_file)[[0, 3, 6, 9]].astype(float)
-    blocks = frames.reshape(4, 16, 2, 20, 2, 3).mean(axis=(2, 4))[:, :, 2:18]
-    assert np.abs(clip - blocks).max() <= 4
+    # 4 of the 10 frames (0, 3, 6, 9), at the video's own size.
+    clip = clip_io.read_video_clip(video_file, 4)
+    assert clip.shape == (4, 32, 40, 3) and clip.dtype == np.uint8
+    np.testing.assert_array_equal(
+        clip, _decoded_video(video_file)[[0, 3, 6, 9]]
+    )
     np.testing.assert_array_equal(
         clip_io.evenly_spaced_indices(10, 4), [0, 3, 6, 9]
     )

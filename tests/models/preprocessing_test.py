@@ -1,8 +1,9 @@
-"""The `keras.ops` test transform against the TensorFlow pipeline's.
+"""The `keras.ops` test transform against independent references.
 
-`nonlocal_tf.data.transforms` is the independent reference: the same frames
-must give the same uint8 views (pixel for pixel, on every backend) and the
-same normalised clips.
+`tests.models.reference_views` (NumPy, from the formulas) and
+`tf.image.resize` itself are the references: the same frames must give the
+same uint8 views (pixel for pixel, on every backend) and the same
+normalised clips.
 """
 
 import json
@@ -12,11 +13,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nonlocal_tf.clip_spec import PIXEL_MEAN
+from nonlocal_tf.clip_spec import PIXEL_STD
 from nonlocal_tf.clip_spec import ClipSpec
-from nonlocal_tf.data import transforms
 from nonlocal_tf.models import preprocessing
 from nonlocal_tf.models.preprocessing import VideoClassifierPreprocessor
 from nonlocal_tf.models.preprocessing import VideoResNetVideoConverter
+from tests.models import reference_views
 from tests.testing import check_serialization
 from tests.testing import to_numpy
 
@@ -43,18 +46,10 @@ def _frames(height, width, num_frames=3, seed=0):
     return rng.integers(0, 256, (num_frames, height, width, 3), "uint8")
 
 
-def _reference_views(frames, crop_size, num_crops):
-    """`transforms.test_views` of one clip of all `frames`, uint8 NumPy."""
-    count = frames.shape[0]
-    views = transforms.test_views(
-        tf.constant(frames),
-        tf.range(count),
-        num_clips=1,
-        num_frames=count,
-        crop_size=crop_size,
-        num_crops=num_crops,
-    )
-    return views.numpy()
+def _tf_resize(frames, short_side):
+    """`tf.image.resize` (bilinear) to the floor rule's size, NumPy."""
+    size = reference_views.scaled_size(*frames.shape[-3:-1], short_side)
+    return tf.image.resize(frames, size, method="bilinear").numpy()
 
 
 def _keras_views(frames, crop_size, num_crops):
@@ -82,10 +77,8 @@ def _assert_same_pixels(actual, expected):
     [(320, 752, 256), (752, 320, 256), (240, 320, 224), (37, 61, 24)]
     + [(h, w, 256) for h in (1, 255, 256, 257, 480) for w in (1, 256, 853)],
 )
-def test_scaled_size_matches_pipeline(height, width, short_side):
-    expected = tuple(
-        int(v) for v in transforms.scaled_size(height, width, short_side)
-    )
+def test_scaled_size_matches_reference(height, width, short_side):
+    expected = reference_views.scaled_size(height, width, short_side)
     got = preprocessing.scaled_size(height, width, short_side)
     assert got == expected
     assert all(type(v) is int for v in got)
@@ -102,18 +95,18 @@ def test_scaled_size_floors_the_long_side():
 
 @pytest.mark.multibackend
 @pytest.mark.parametrize("num_crops", [1, 3])
-def test_crop_offsets_match_pipeline(num_crops):
+def test_crop_offsets_match_reference(num_crops):
     for height, width in [(256, 455), (455, 256), (256, 256), (256, 257)]:
         for crop_size in (224, 256):
             if crop_size > min(height, width):
                 continue
-            expected = transforms.spatial_crop_offsets(
+            expected = reference_views.crop_offsets(
                 height, width, crop_size, num_crops
-            ).numpy()
+            )
             got = preprocessing.crop_offsets(
                 height, width, crop_size, num_crops
             )
-            assert got == [tuple(pair) for pair in expected.tolist()]
+            assert got == expected
     assert preprocessing.crop_offsets(256, 455, 256, 3) == [
         (0, 0),
         (0, 99),
@@ -127,33 +120,40 @@ def test_crop_offsets_match_pipeline(num_crops):
 @pytest.mark.parametrize(("height", "width", "short_side"), CASES, ids=CASE_IDS)
 def test_resize_is_tf_image_resize_bit_for_bit(height, width, short_side):
     frames = _frames(height, width)
-    expected = transforms.resize_short_side(
-        tf.constant(frames), short_side
-    ).numpy()
+    expected = _tf_resize(frames, short_side)
     got = to_numpy(preprocessing.resize_short_side(frames, short_side))
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+    # The NumPy reference of the other tests is the same kernel's values.
+    np.testing.assert_array_equal(
+        reference_views.resize_bilinear(frames, *expected.shape[1:3]),
+        expected,
+    )
 
 
 @pytest.mark.multibackend
 @pytest.mark.parametrize("num_crops", [1, 3])
 @pytest.mark.parametrize(("height", "width", "short_side"), CASES, ids=CASE_IDS)
-def test_uint8_views_match_test_views(height, width, short_side, num_crops):
+def test_uint8_views_match_reference(height, width, short_side, num_crops):
     frames = _frames(height, width)
     _assert_same_pixels(
         _keras_views(frames, short_side, num_crops),
-        _reference_views(frames, short_side, num_crops),
+        reference_views.uint8_views(frames, short_side, num_crops),
     )
 
 
 @pytest.mark.multibackend
 @pytest.mark.parametrize(("height", "width", "short_side"), CASES, ids=CASE_IDS)
-def test_centre_view_matches_center_view(height, width, short_side):
+def test_single_frame_centre_view(height, width, short_side):
+    # One (H, W, 3) frame, as the serving signature takes each JPEG.
     frames = _frames(height, width)
-    views = _keras_views(frames, short_side, 1)[0]
+    expected = reference_views.uint8_views(frames, short_side, 1)[0]
     for i, frame in enumerate(frames):
-        expected = transforms.center_view(tf.constant(frame), short_side)
-        _assert_same_pixels(views[i], expected.numpy())
+        scaled = preprocessing.to_uint8(
+            preprocessing.resize_short_side(frame, short_side)
+        )
+        view = preprocessing.test_crops(scaled[None], short_side, 1)[0]
+        _assert_same_pixels(keras.ops.convert_to_numpy(view), expected[i])
 
 
 @pytest.mark.multibackend
@@ -162,18 +162,25 @@ def test_to_uint8_rounds_half_to_even_and_clips():
     got = keras.ops.convert_to_numpy(preprocessing.to_uint8(values))
     assert got.dtype == np.uint8
     assert got.tolist() == [0, 0, 0, 2, 126, 255, 255]
-    assert got.tolist() == transforms.to_uint8(values).numpy().tolist()
 
 
 @pytest.mark.multibackend
-def test_normalize_matches_pipeline():
+def test_normalize_values():
     pixels = _frames(4, 5)
     mean, std = (100.0, 110.0, 120.0), (50.0, 60.0, 70.0)
     np.testing.assert_allclose(
         to_numpy(preprocessing.normalize(pixels, mean, std)),
-        transforms.normalize(pixels, mean, std).numpy(),
+        reference_views.normalize(pixels, mean, std),
         rtol=0,
         atol=1e-6,
+    )
+    # The default is mean 0.45, std 0.225 on [0, 1] (PySlowFast's numbers).
+    values = np.repeat(np.arange(256, dtype="uint8")[:, None], 3, axis=1)
+    np.testing.assert_allclose(
+        to_numpy(preprocessing.normalize(values)),
+        (values / 255.0 - 0.45) / 0.225,
+        rtol=0,
+        atol=1e-5,
     )
 
 
@@ -197,11 +204,11 @@ def test_converter_matches_normalized_test_views(
     videos = np.stack([_frames(height, width, 4, seed=s) for s in (1, 2)])
     expected = np.concatenate(
         [
-            transforms.normalize(
-                _reference_views(video, short_side, num_crops),
+            reference_views.normalize(
+                reference_views.uint8_views(video, short_side, num_crops),
                 spec.mean,
                 spec.std,
-            ).numpy()
+            )
             for video in videos
         ]
     )
@@ -312,22 +319,22 @@ def test_converter_rejects_non_video_input():
 VIDEO_SPEC = tf.TensorSpec([None, None, None, None, 3], tf.uint8)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function is TF")
+# A TensorFlow graph runs TensorFlow's ops whatever the Keras backend.
+
+
+@pytest.mark.multibackend
 @pytest.mark.parametrize(("height", "width", "short_side"), CASES, ids=CASE_IDS)
 def test_unknown_frame_size_resize_is_bit_for_bit(height, width, short_side):
-    # Unknown sizes take the written-out interpolation on TensorFlow too.
     traced = tf.function(
         lambda x: preprocessing.resize_short_side(x, short_side),
         input_signature=[VIDEO_SPEC],
     )
     frames = _frames(height, width)
-    expected = transforms.resize_short_side(
-        tf.constant(frames), short_side
-    ).numpy()
+    expected = _tf_resize(frames, short_side)
     np.testing.assert_array_equal(traced(frames[None]).numpy()[0], expected)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function is TF")
+@pytest.mark.multibackend
 @pytest.mark.parametrize("num_crops", [1, 3])
 def test_unknown_frame_size_in_tf_function(num_crops):
     converter = VideoResNetVideoConverter(crop_size=24, num_crops=num_crops)
@@ -344,17 +351,17 @@ def test_unknown_frame_size_in_tf_function(num_crops):
     )
     for height, width in [(37, 61), (61, 37), (24, 30), (20, 20)]:
         frames = _frames(height, width, 2)
-        expected = _reference_views(frames, 24, num_crops)
+        expected = reference_views.uint8_views(frames, 24, num_crops)
         _assert_same_pixels(uint8_views(frames[None]).numpy(), expected)
         np.testing.assert_allclose(
             traced(frames[None]).numpy(),
-            transforms.normalize(expected).numpy(),
+            reference_views.normalize(expected, PIXEL_MEAN, PIXEL_STD),
             rtol=0,
             atol=1e-5,
         )
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data map on TF")
+@pytest.mark.multibackend
 def test_preprocessor_in_tf_data_map():
     preprocessor = VideoClassifierPreprocessor.from_clip_spec(
         ClipSpec(crop_size=24, jitter_scales=(24, 24), test_crop_size=24)
@@ -374,21 +381,22 @@ def test_preprocessor_in_tf_data_map():
     )
     dataset = dataset.batch(1).map(preprocessor)
     for (x, y), video in zip(dataset, videos, strict=True):
-        expected = transforms.normalize(_reference_views(video, 24, 1))
+        expected = reference_views.normalize(
+            reference_views.uint8_views(video, 24, 1),
+            PIXEL_MEAN,
+            PIXEL_STD,
+        )
         np.testing.assert_allclose(x.numpy(), expected, rtol=0, atol=1e-5)
         assert y.shape == (1,)
 
 
 @pytest.mark.multibackend
-@pytest.mark.skipif(BACKEND == "tensorflow", reason="JAX and PyTorch only")
-def test_tf_data_map_converts_only_on_tensorflow():
+def test_tf_data_map_passes_float_clips_through():
     preprocessor = VideoClassifierPreprocessor(
         VideoResNetVideoConverter(crop_size=24)
     )
-    clips = np.zeros((2, 2, 30, 40, 3), "float32")
+    clips = np.random.default_rng(6).normal(size=(2, 2, 30, 40, 3))
+    clips = clips.astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((clips, [0, 1])).batch(2)
     for x, _ in dataset.map(preprocessor):
         np.testing.assert_array_equal(x.numpy(), clips)
-    raw = tf.data.Dataset.from_tensor_slices(clips.astype("uint8")).batch(2)
-    with pytest.raises(NotImplementedError, match="TensorFlow backend"):
-        raw.map(preprocessor)
