@@ -20,7 +20,7 @@ from . import presets
 from .entries import REGISTRY
 
 # Keyword arguments `get_model` passes on besides the architecture's.
-_MODEL_KWARGS = ("name", "dtype", "trainable", "preprocessor")
+_MODEL_KWARGS = ("name", "dtype", "trainable", "preprocessor", "class_names")
 
 
 class NoClipSpecError(ValueError):
@@ -295,14 +295,21 @@ def rebuild(model, *, clip_spec=None, input_shape=None, **head):
         clip_spec: a `ClipSpec` replacing the model's.
         input_shape: `(T, H, W, 3)` of the rebuilt backbone; default
             `(T, None, None, 3)` for a new spec.
-        **head: `num_classes`, `classifier_activation`, `dropout_rate` of
-            the rebuilt head; a new class count gets a fresh `pred`.
+        **head: `num_classes`, `classifier_activation`, `dropout_rate`,
+            `class_names` of the rebuilt head; a new class count gets a
+            fresh `pred` (and no class names unless given).
 
     Example:
         >>> longer = rebuild(model, clip_spec=spec16)  # 16-frame clips
     """
     unknown = sorted(
-        set(head) - {"num_classes", "classifier_activation", "dropout_rate"}
+        set(head)
+        - {
+            "num_classes",
+            "classifier_activation",
+            "dropout_rate",
+            "class_names",
+        }
     )
     if unknown:
         raise TypeError(f"rebuild() got unknown keyword arguments {unknown}")
@@ -319,6 +326,8 @@ def rebuild(model, *, clip_spec=None, input_shape=None, **head):
             3,
         ]
     config.pop("preprocessor", None)  # made anew from the new spec
+    if head.get("num_classes", config["num_classes"]) != config["num_classes"]:
+        config["class_names"] = None
     config.update(head)
     new = VideoClassifier.from_config(config)
     new.backbone.set_weights(model.backbone.get_weights())

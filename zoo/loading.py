@@ -368,7 +368,7 @@ def h5_head_classes(path):
     return found[0] if len(found) == 1 else None
 
 
-def with_head(model, num_classes, *, compile=True):
+def with_head(model, num_classes, *, compile=True, class_names=None):
     """`model`'s backbone and preprocessor under a `num_classes` head.
 
     The backbone is shared (its weights are kept); only `pred` is new. The
@@ -389,6 +389,7 @@ def with_head(model, num_classes, *, compile=True):
         pooling=config["pooling"],
         classifier_activation=config["classifier_activation"],
         dropout_rate=config["dropout_rate"],
+        class_names=class_names,
         name=model.name,
         compile=compile,
     )

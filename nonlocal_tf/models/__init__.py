@@ -26,6 +26,7 @@ from nonlocal_tf.models.preprocessing import VideoClassifierPreprocessor
 from nonlocal_tf.models.preprocessing import VideoResNetVideoConverter
 from nonlocal_tf.models.video_classifier import VideoClassifier
 from nonlocal_tf.models.video_classifier import head_pool_size
+from nonlocal_tf.models.video_classifier import no_decay_variables
 from nonlocal_tf.models.video_resnet import VideoResNetBackbone
 from nonlocal_tf.models.video_resnet import build_backbone
 
@@ -46,6 +47,7 @@ __all__ = [
     "head_pool_size",
     "insert_nonlocal",
     "model_complexity",
+    "no_decay_variables",
     "stage_endpoints",
     "temporal_kernels",
 ]

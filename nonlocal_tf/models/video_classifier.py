@@ -68,6 +68,8 @@ class VideoClassifier(keras_hub.models.Task):
         classifier_activation: activation of the top (float32); None gives
             logits.
         dropout_rate: dropout before the classifier (0.5 in the references).
+        class_names: optional names of the `num_classes` outputs, in
+            order; kept in the config (presets, `.keras` files, exports).
         input_shape: `(T, H, W, C)` of a backbone built here.
         name: model name.
         compile: compile with the paper's recipe (`compile()`).
@@ -101,6 +103,7 @@ class VideoClassifier(keras_hub.models.Task):
         pooling=None,
         classifier_activation="softmax",
         dropout_rate=0.5,
+        class_names=None,
         input_shape=None,
         name="video_classifier",
         compile=True,
@@ -110,6 +113,7 @@ class VideoClassifier(keras_hub.models.Task):
             ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
         )
         _check_head(pooling, include_top, num_classes)
+        class_names = _check_class_names(class_names, num_classes)
         backbone_kwargs = {
             k: kwargs.pop(k) for k in ARCHITECTURE_KEYS if k in kwargs
         }
@@ -141,6 +145,7 @@ class VideoClassifier(keras_hub.models.Task):
         self.pooling = pooling
         self.classifier_activation = classifier_activation
         self.dropout_rate = dropout_rate
+        self.class_names = class_names
 
         # === Layers ===
         self.backbone = backbone
@@ -215,8 +220,10 @@ class VideoClassifier(keras_hub.models.Task):
 
         KerasHub's layout (`config.json`, `model.weights.h5`, `task.json`,
         `task.weights.h5`, `preprocessor.json`, `video_converter.json`,
-        `metadata.json`) plus `README.md`: the source, the reported
-        accuracy, the clip spec and the sha256 of each weight file.
+        `metadata.json`) plus `labels.json` (the class names, where the
+        model has them; also in `task.json`) and `README.md`: the source,
+        the reported accuracy, the clip spec and the sha256 of each weight
+        file.
 
         Args:
             preset_dir: the directory (created).
@@ -228,6 +235,9 @@ class VideoClassifier(keras_hub.models.Task):
             >>> VideoClassifier.from_preset("presets/my_i3d")
         """
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        if self.class_names:
+            with open(os.path.join(preset_dir, "labels.json"), "w") as f:
+                json.dump(self.class_names, f, indent=1)
         write_model_card(self, preset_dir, model_card or {})
 
     @property
@@ -303,6 +313,7 @@ class VideoClassifier(keras_hub.models.Task):
                 "pooling": self.pooling,
                 "classifier_activation": self.classifier_activation,
                 "dropout_rate": self.dropout_rate,
+                "class_names": self.class_names,
             }
         )
         return config
@@ -332,7 +343,13 @@ def write_model_card(model, preset_dir, card):
             f"{reported.top5} ({reported.source})"
         )
     lines += [
-        f"- Classes: {model.num_classes}",
+        f"- Classes: {model.num_classes}"
+        + (
+            f" ({', '.join(model.class_names[:10])}"
+            + (", ...)" if model.num_classes > 10 else ")")
+            if model.class_names
+            else ""
+        ),
         f"- Clips: {model.clip_spec.describe()}",
         "",
         "Clip spec:",
@@ -376,6 +393,17 @@ def no_decay_variables(model):
         for v in model.trainable_variables
         if id(v) in excluded or v.name == "bias"
     ]
+
+
+def _check_class_names(class_names, num_classes):
+    if class_names is None:
+        return None
+    names = [str(name) for name in class_names]
+    if len(names) != num_classes:
+        raise ValueError(
+            f"class_names has {len(names)} names; num_classes={num_classes}"
+        )
+    return names
 
 
 def _check_head(pooling, include_top, num_classes):

@@ -34,7 +34,8 @@ flags.DEFINE_string(
     "labels",
     None,
     "Class names: a JSON label map {name: index}, a JSON list, or a text "
-    "file with one name per line. Default: class_<i>.",
+    "file with one name per line. Default: the model's own (a training "
+    "run records its label map), else class_<i>.",
 )
 flags.DEFINE_string("export_dir", None, "Base directory of served models.")
 flags.DEFINE_string(
@@ -110,6 +111,8 @@ def main(argv):
     if FLAGS.labels:
         label_names = label_maps.load_label_names(FLAGS.labels)
     model, spec = _load(source, label_names)
+    if label_names is None:
+        label_names = getattr(model, "class_names", None)  # a trained run's
     from_logits = {"auto": "auto", "true": True, "false": False}[
         FLAGS.from_logits
     ]

@@ -214,6 +214,7 @@ def build_task():
         "num_classes": num_classes,
         "classifier_activation": "sigmoid" if FLAGS.multi_label else "softmax",
         "dropout_rate": FLAGS.dropout,
+        "class_names": names,
     }
     if zoo.is_architecture_name(FLAGS.model):
 

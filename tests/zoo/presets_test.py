@@ -121,6 +121,33 @@ def test_another_class_count_keeps_the_backbone_and_makes_a_new_head(
         assert np.std(kernel) < 0.02  # N(0, 0.01^2): fresh, not copied
 
 
+def test_class_names_travel_with_the_preset_and_a_new_head_drops_them(
+    tmp_path,
+):
+    import json
+
+    names = ["archery", "bowling", "cooking", "dancing", "eating"]
+    model = VideoClassifier(
+        depth=50,
+        width_per_group=2,
+        num_classes=5,
+        clip_spec=SPEC,
+        class_names=names,
+    )
+    preset = str(tmp_path / "named")
+    model.save_to_preset(preset)
+    assert json.load(open(os.path.join(preset, "labels.json"))) == names
+    assert "archery, bowling" in open(os.path.join(preset, "README.md")).read()
+    assert VideoClassifier.from_preset(preset).class_names == names
+    assert (
+        VideoClassifier.from_preset(preset, num_classes=3).class_names is None
+    )
+    with pytest.raises(ValueError, match="class_names has 2 names"):
+        VideoClassifier(
+            depth=50, width_per_group=2, num_classes=5, class_names=["a", "b"]
+        )
+
+
 def _keras_file(model, tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
@@ -315,3 +342,16 @@ def test_keras_file_reloads_in_a_fresh_process_after_import_nonlocal_tf(
     np.testing.assert_allclose(
         np.load(tmp_path / "out.npy"), to_numpy(model(CLIP)), atol=1e-6
     )
+
+
+def test_zoo_preset_without_network_is_one_line_naming_the_url(
+    fixture_entry,
+):
+    entry, server = fixture_entry
+    server.stop()
+    with pytest.raises(zoo.downloads.DownloadError) as caught:
+        VideoClassifier.from_preset("fixture_c2d_nl5_w8_kinetics400")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert entry.weights["kinetics400"].url in message
+    assert f"/path/{FIXTURE}" in message  # how to pass a local file
