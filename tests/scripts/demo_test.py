@@ -6,6 +6,7 @@ normal run is reported in the issue note.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 CLASS_NAMES = ["different_colours", "same_colour"]
+FINETUNE_CLASSES = ["both_red", "both_green", "two_colours"]
+RUNS = ("from_demo", "from_scratch")
+TITLES = ("fine-tuned from the demo", "from scratch")
 
 
 def _run_demo(repo_root, *args, timeout=600):
@@ -40,9 +44,10 @@ def quick_run(tmp_path_factory):
 def test_prints_every_step_and_the_summary(quick_run):
     _, process = quick_run
     out = process.stdout
-    for step in range(1, 7):
-        assert f"[{step}/6]" in out, out
+    for step in range(1, 8):
+        assert f"[{step}/7]" in out, out
     assert "Summary" in out and "test top-1" in out and "wall time" in out
+    assert "fine-tune" in out.split("Summary")[-1]
     # A readable log: none of TensorFlow's start-up notices.
     assert "oneDNN" not in process.stdout + process.stderr
 
@@ -120,9 +125,97 @@ def test_rerun_resumes_and_other_settings_are_refused(quick_run):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming the run found there" in again.stdout
     assert "resumed from the checkpoint of step 6" in again.stdout
+    assert "finished earlier: the stored comparison" in again.stdout
     other = _run_demo(
         REPO_ROOT, "--quick", "--seed=3", f"--output_dir={output}", timeout=60
     )
     assert other.returncode != 0
     assert "other settings (seed)" in other.stderr
     assert "--overwrite" in other.stderr
+
+
+def _weights(path):
+    """{path: array} of the model's tensors in a `.weights.h5` file."""
+    import h5py
+
+    tensors = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset) and name.startswith("layers/"):
+                tensors[name] = item[()]
+
+        f.visititems(visit)
+    return tensors
+
+
+def _head(tensors):
+    """The classifier's (`pred`, the one Dense layer) tensor names."""
+    return {name for name in tensors if name.startswith("layers/dense/")}
+
+
+def test_finetunes_to_a_new_labelling_and_compares(quick_run):
+    output, process = quick_run
+    stage = output / "finetune"
+    comparison = json.loads((stage / "comparison.json").read_text())
+    assert comparison["class_names"] == FINETUNE_CLASSES
+    assert (comparison["train_videos"], comparison["test_videos"]) == (6, 6)
+    assert json.loads((stage / "records" / "label_map.json").read_text()) == {
+        name: i for i, name in enumerate(FINETUNE_CLASSES)
+    }
+    for split in ("train", "test"):
+        assert len(list((stage / "videos" / split).glob("*.mp4"))) == 6
+        labels = (stage / "videos" / f"{split}.csv").read_text().split()[1:]
+        assert sorted(row.split(",")[1] for row in labels) == sorted(
+            FINETUNE_CLASSES * 2
+        )
+    for run in RUNS:
+        result = comparison["runs"][run]
+        top1 = result["test_top1"]
+        assert isinstance(top1, float) and 0.0 <= top1 <= 1.0
+        assert result["num_test_videos"] == 6 and result["steps"] == 4
+        metrics = json.loads(
+            (stage / "eval" / f"{run}_metrics.json").read_text()
+        )
+        assert metrics["top1"] == pytest.approx(top1)
+        assert metrics["chance"] == pytest.approx(1 / 3)
+        model = json.loads((stage / run / "model.json").read_text())
+        assert model["config"]["num_classes"] == 3
+        assert (stage / run / "final.weights.h5").stat().st_size > 0
+    printed = process.stdout.split("[7/7]")[1]
+    for run, title in zip(RUNS, TITLES, strict=True):
+        top1 = comparison["runs"][run]["test_top1"]
+        assert re.search(rf"{title} +{top1:.3f}", printed), printed
+
+
+def test_finetuning_starts_from_the_demo_run(quick_run):
+    import numpy as np
+
+    output, _ = quick_run
+    stage = output / "finetune"
+    source = json.loads((stage / "comparison.json").read_text())["runs"]
+    assert source["from_demo"]["initial_weights"]["run"] == str(
+        output / "model"
+    )
+    assert source["from_demo"]["initial_weights"]["not_loaded"] == ["pred"]
+    assert source["from_scratch"]["initial_weights"]["random"] is True
+    demo = _weights(output / "model" / "final.weights.h5")
+    tuned = _weights(stage / "from_demo" / "initial.weights.h5")
+    scratch = _weights(stage / "from_scratch" / "initial.weights.h5")
+    final = _weights(stage / "from_demo" / "final.weights.h5")
+    head = _head(demo)
+    assert head and head == _head(tuned) and set(demo) == set(tuned)
+    assert demo["layers/dense/vars/0"].shape[-1] == 2
+    assert tuned["layers/dense/vars/0"].shape[-1] == 3
+    # Every backbone tensor is the demo's; the head is new (the same random
+    # head as the run from scratch, whose backbone is random too).
+    for name in set(demo) - head:
+        np.testing.assert_array_equal(tuned[name], demo[name], err_msg=name)
+    for name in head:
+        np.testing.assert_array_equal(tuned[name], scratch[name], err_msg=name)
+    kernels = [n for n in set(demo) - head if demo[n].ndim == 5]
+    assert kernels and all(
+        not np.array_equal(scratch[n], demo[n]) for n in kernels
+    )
+    # Training moved the weights it started from.
+    assert not np.array_equal(final[kernels[0]], tuned[kernels[0]])

@@ -37,18 +37,32 @@ def clip_spec(settings):
     )
 
 
-def make_task(demo, with_nonlocal=True):
-    """The narrow 2-class zoo model and the records, as one task."""
+def make_task(
+    demo, with_nonlocal=True, *, class_names=None, train_records=None
+):
+    """The narrow zoo model and the records, as one task.
+
+    Args:
+        demo: the run's `output.Demo`.
+        with_nonlocal: keep the model's non-local blocks.
+        class_names: the classes of the head; default the colour-match
+            task's two.
+        train_records: the training records; default step 2's.
+
+    Returns:
+        A `training.VideoClassificationTask`.
+    """
     settings = demo.settings
     spec = clip_spec(settings)
     kwargs = {} if with_nonlocal else {"nonlocal_locations": [[]] * 4}
+    class_names = list(class_names or synthetic.CLASS_NAMES)
 
     def model_fn(input_shape):
         return zoo.get_model(
             settings["model"],
             width_per_group=settings["width_per_group"],
             input_shape=input_shape,
-            num_classes=len(synthetic.CLASS_NAMES),
+            num_classes=len(class_names),
             dropout_rate=settings["dropout"],
             clip_spec=spec,
             **kwargs,
@@ -57,9 +71,9 @@ def make_task(demo, with_nonlocal=True):
     return training.VideoClassificationTask(
         model_fn=model_fn,
         clip_spec=spec,
-        train_records=demo.pattern("train"),
-        num_classes=len(synthetic.CLASS_NAMES),
-        class_names=list(synthetic.CLASS_NAMES),
+        train_records=train_records or demo.pattern("train"),
+        num_classes=len(class_names),
+        class_names=class_names,
         seed=settings["seed"],
     )
 

@@ -2,7 +2,7 @@
 
 `open_output_dir` creates the folder or resumes the run found there (and
 refuses one made with other settings); the `Demo` it returns knows every
-path of the run and prints the `[k/6]` step lines, the indented notes and
+path of the run and prints the `[k/7]` step lines, the indented notes and
 the final Summary block that the README quotes.
 """
 
@@ -16,11 +16,19 @@ from absl import app
 
 from nonlocal_tf import fileio
 
-NUM_STEPS = 6
+NUM_STEPS = 7
 RULE = "=" * 72
 SETTINGS_FILE = "demo_settings.json"
 # What a run writes into its folder (removed by --overwrite).
-OUTPUTS = ("videos", "records", "model", "model_baseline", "eval", "export")
+OUTPUTS = (
+    "videos",
+    "records",
+    "model",
+    "model_baseline",
+    "eval",
+    "export",
+    "finetune",
+)
 ANSWER_FILE = "request_answer.json"
 
 
@@ -50,11 +58,14 @@ class Demo:
         self.export_base = os.path.join(output_dir, "export")
         self.request_video = os.path.join(self.videos, "request.mp4")
         self.answer_path = os.path.join(output_dir, ANSWER_FILE)
+        self.finetune_dir = os.path.join(output_dir, "finetune")
+        self.finetune_videos = os.path.join(self.finetune_dir, "videos")
+        self.finetune_records = os.path.join(self.finetune_dir, "records")
         self.summary = []
         self._step = 0
 
     def step(self, title):
-        """Prints the next `[k/6] title  (t=... s)` line."""
+        """Prints the next `[k/7] title  (t=... s)` line."""
         self._step += 1
         elapsed = time.perf_counter() - self.started
         print(
