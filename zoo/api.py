@@ -182,9 +182,13 @@ def load_model(
     weights=None,
     clip_spec=None,
     input_shape=None,
+    num_classes=None,
+    width_per_group=None,
     **kwargs,
 ):
     """A model from a zoo name or any source `from_preset` takes.
+
+    What every program's `--model` goes through.
 
     Args:
         source: a zoo name or alias (see `get_model`, random initialisation
@@ -194,10 +198,18 @@ def load_model(
         weights: what `load_weights` takes; default the source's own.
         clip_spec: a `ClipSpec` replacing the model's (`rebuild`).
         input_shape: `(T, H, W, 3)` of the rebuilt model.
-        **kwargs: for a zoo name, the other `get_model` arguments.
+        num_classes: a zoo name's class count; for other sources, the count
+            the caller expects (another one is an error).
+        width_per_group: a zoo name's width (other sources have their own).
+        **kwargs: for a zoo name, the other `get_model` arguments; for
+            other sources `classifier_activation` and `dropout_rate` rebuild
+            the head (same weights).
 
     Returns:
         A `nonlocal_tf.models.VideoClassifier`.
+
+    Raises:
+        ValueError: an argument that does not apply to `source`.
 
     Example:
         >>> model = load_model("runs/c2d_nl")        # the trained model
@@ -210,16 +222,38 @@ def load_model(
             weights=weights,
             clip_spec=clip_spec,
             input_shape=input_shape,
+            num_classes=num_classes,
+            width_per_group=width_per_group,
             **kwargs,
         )
-    if kwargs:
+    if width_per_group or set(kwargs) - {
+        "classifier_activation",
+        "dropout_rate",
+    }:
+        given = sorted(kwargs) + (
+            ["width_per_group"] if width_per_group else []
+        )
         raise ValueError(
-            f"{sorted(kwargs)} apply to zoo names only; {source} has its "
-            "own architecture"
+            f"{given} apply to zoo names only; {source} has its own "
+            "architecture"
         )
     model = from_preset(source, load_weights=weights is None)
-    if clip_spec is not None or input_shape is not None:
-        model = rebuild(model, clip_spec=clip_spec, input_shape=input_shape)
+    if num_classes is not None and num_classes != model.num_classes:
+        raise ValueError(
+            f"num_classes={num_classes}, but {source} predicts "
+            f"{model.num_classes} classes"
+        )
+    config = model.get_config()
+    head = {k: v for k, v in kwargs.items() if config[k] != v}
+    if (
+        clip_spec is not None
+        and ClipSpec.from_dict(clip_spec) == model.clip_spec
+    ):
+        clip_spec = None
+    if clip_spec is not None or input_shape is not None or head:
+        model = rebuild(
+            model, clip_spec=clip_spec, input_shape=input_shape, **head
+        )
     if weights is not None:
         load_weights(model, weights)
     return model

@@ -204,31 +204,19 @@ def resolve_model(
     weights = flag_values.weights if "weights" in flag_values else None
     if not load_weights:
         weights = None
-    if zoo.is_architecture_name(source):
-        if not weights and load_weights:
-            logging.warning("No --weights: the model is randomly initialised.")
-        model = zoo.get_model(
-            source,
-            weights=weights or None,
-            clip_spec=spec,
-            input_shape=shape,
-            num_classes=num_classes,
-            width_per_group=flag_values.width_per_group or 64,
-            **get_model_kwargs,
-        )
-    else:
-        if flag_values.width_per_group:
-            raise app.UsageError(
-                f"--width_per_group applies to zoo names; {source} has its "
-                "own architecture"
-            )
-        model = zoo.load_model(
-            source,
-            weights=weights or None,
-            clip_spec=spec if changes else None,
-            input_shape=shape,
-        )
-        _check_classes(model, num_classes, source)
+    elif not weights and zoo.is_architecture_name(source):
+        logging.warning("No --weights: the model is randomly initialised.")
+    # A ValueError (an argument that does not apply to this source) is one
+    # line through the runner.
+    model = zoo.load_model(
+        source,
+        weights=weights or None,
+        clip_spec=spec,
+        input_shape=shape,
+        num_classes=num_classes,
+        width_per_group=flag_values.width_per_group,
+        **get_model_kwargs,
+    )
     return ResolvedModel(model, model.clip_spec, changes, source)
 
 
@@ -246,15 +234,6 @@ def _plain_keras_model(flag_values, source, clip_names):
     spec, changes = apply_overrides(ClipSpec(), flag_values, clip_names)
     model = keras.saving.load_model(source, compile=False)
     return ResolvedModel(model, spec, changes, source)
-
-
-def _check_classes(model, num_classes, source):
-    classes = model.output_shape[-1]
-    if num_classes is not None and classes != num_classes:
-        raise app.UsageError(
-            f"--num_classes={num_classes} but {source} predicts {classes} "
-            "classes"
-        )
 
 
 def class_names(label_map, records, num_classes):
