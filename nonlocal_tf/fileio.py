@@ -14,6 +14,7 @@ Example:
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -25,6 +26,20 @@ def _gfile():
     import tensorflow as tf
 
     return tf.io.gfile
+
+
+def sha256(path):
+    """The hex sha256 of a local file, read in 1 MiB blocks.
+
+    Example:
+        >>> sha256("model.weights.h5")[:8]  # doctest: +SKIP
+        '3f1c9a2e'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def temp_path_for(path):

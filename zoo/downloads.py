@@ -19,6 +19,8 @@ import uuid
 
 from absl import logging
 
+from nonlocal_tf import fileio
+
 #: Seconds a connect or a read may block before the download is refused.
 SOCKET_TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
@@ -73,7 +75,7 @@ def fetch(
     if os.path.isfile(path):
         if expected is None:
             return path
-        actual = _sha256(path)
+        actual = fileio.sha256(path)
         if actual == expected:
             return path
         logging.warning(
@@ -168,11 +170,3 @@ def _cache_root(cache_dir):
             home = tempfile.gettempdir()
         cache_dir = os.path.join(home, ".keras")
     return os.path.expanduser(os.fspath(cache_dir))
-
-
-def _sha256(path):
-    hasher = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()

@@ -6,7 +6,6 @@ weight tag. `model_from_run` rebuilds the model a run trained.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from nonlocal_tf import fileio
 from nonlocal_tf import run_files
 from nonlocal_tf.models import VideoClassifier
 
@@ -207,14 +207,6 @@ def load_checkpoint(model, checkpoint, *, skip_mismatched_head=False):
     return report
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_file_hash(path):
     """Checks a local file against the `file_hash` of the zoo source it names.
 
@@ -232,7 +224,7 @@ def check_file_hash(path):
         for source in entry.weights.values():
             if source.file_name != name or not source.file_hash:
                 continue
-            actual = _sha256(path)
+            actual = fileio.sha256(path)
             if actual != source.file_hash.lower():
                 raise ValueError(
                     f"{path}: sha256 {actual} differs from the {entry.name} "

@@ -7,7 +7,6 @@ and the spec, so a `.keras` file or a preset reloads into the same class with
 the same input contract (`model.clip_spec`).
 """
 
-import hashlib
 import json
 import os
 
@@ -15,6 +14,7 @@ import keras
 import keras_hub
 from keras.src.backend.common.stateless_scope import in_stateless_scope
 
+from nonlocal_tf import fileio
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.models import architecture
 from nonlocal_tf.models import heads
@@ -364,17 +364,9 @@ def write_model_card(model, preset_dir, card):
     for name in sorted(os.listdir(preset_dir)):
         path = os.path.join(preset_dir, name)
         if name.endswith(".h5") and os.path.isfile(path):
-            lines.append(f"| {name} | {_sha256(path)} |")
+            lines.append(f"| {name} | {fileio.sha256(path)} |")
     with open(os.path.join(preset_dir, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def no_decay_variables(model):
