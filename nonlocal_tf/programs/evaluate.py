@@ -64,7 +64,7 @@ flags.DEFINE_boolean(
     "jit_compile",
     False,
     "Compile the model's forward pass with XLA (slower than without on a "
-    "2-core CPU, see README).",
+    "2-core CPU, see docs/performance.md).",
 )
 flags.DEFINE_string("output_dir", None, "Where the results are written.")
 flags.adopt_module_key_flags(common)

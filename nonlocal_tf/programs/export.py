@@ -58,7 +58,7 @@ flags.DEFINE_bool(
     "jit_compile",
     False,
     "Compile the model's part of the serving functions with XLA (slower "
-    "than without on a 2-core CPU, see README).",
+    "than without on a 2-core CPU, see docs/performance.md).",
 )
 flags.adopt_module_key_flags(common)
 flags.mark_flag_as_required("export_dir")

@@ -57,7 +57,7 @@ class TrainConfig:
         seed: Seed for Python, NumPy and TensorFlow.
         deterministic: `tf.config.experimental.enable_op_determinism()`.
         jit_compile: Compile the training step with XLA (on a 2-core CPU
-            it was slower than without; see README).
+            it was slower than without; see docs/performance.md).
         checkpoint_every_steps: Checkpoint interval (also at epoch ends and
             at the end).
         max_checkpoints: Checkpoints kept.
