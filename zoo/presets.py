@@ -24,7 +24,6 @@ from nonlocal_tf.models import VideoClassifier
 
 from . import downloads
 from . import loading
-from .registry import Registry
 
 PRESET_CACHE_SUBDIR = os.path.join("models", "nonlocal_tf", "presets")
 HANDLE_PREFIXES = ("kaggle://", "hf://", "gs://", "modelscope://")
@@ -289,8 +288,6 @@ def resolve(
         SourceError: the source is none of these, or cannot be read (one
             line naming it).
     """
-    if not isinstance(registry, Registry):
-        raise TypeError("registry must be a zoo Registry")
     source = os.fspath(source)
     found = find_preset(registry, source)
     if found is not None:

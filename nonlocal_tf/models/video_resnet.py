@@ -403,21 +403,8 @@ class VideoResNetBackbone(keras_hub.models.Backbone):
                 "input_shape must be (T, H, W, C) with a known C; received "
                 f"{input_shape!r}"
             )
-        architecture_args = {
-            "depth": depth,
-            "arch": arch,
-            "stem": stem,
-            "pool2": pool2,
-            "stride_in_1x1": stride_in_1x1,
-            "width_per_group": width_per_group,
-            "temporal_kernel_sizes": temporal_kernel_sizes,
-            "nonlocal_locations": nonlocal_locations,
-            "nonlocal_groups": nonlocal_groups,
-            "nonlocal_use_bn": nonlocal_use_bn,
-            "nonlocal_kwargs": nonlocal_kwargs,
-            "frozen_bn": frozen_bn,
-            "zero_init_final_bn": zero_init_final_bn,
-        }
+        given = locals()
+        architecture_args = {key: given[key] for key in ARCHITECTURE_KEYS}
 
         # === Functional model ===
         inputs = keras.Input(shape=input_shape, name="video")
