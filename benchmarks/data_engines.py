@@ -12,8 +12,8 @@ import os
 import statistics
 import time
 
+from benchmarks import data_pipeline
 from nonlocal_tf.data import annotations
-from nonlocal_tf.data import benchmark
 from nonlocal_tf.data import prepare
 
 
@@ -42,7 +42,7 @@ def run(
         [...], "wall_seconds": [...]}}, "beam_over_local": ratio of the
         medians, ...settings}.
     """
-    entries = benchmark.benchmark_entries(num_videos, video_dir, seconds)
+    entries = data_pipeline.benchmark_entries(num_videos, video_dir, seconds)
     label_map = annotations.build_label_map(entries)
     engines = {
         "local": {"engine": "local", "num_workers": num_workers},

@@ -1,4 +1,4 @@
-"""Preparation and training-clip throughput (`scripts/benchmark_data.py`).
+"""Preparation and training-clip throughput (`python -m benchmarks.data`).
 
 Measured side by side in one process, because the machine is shared:
 

@@ -26,10 +26,10 @@ trainer's speed over `train_on_batch` is also given as the median of the
 per-round ratios with a bootstrap 95% interval, over all rounds and over the
 quiet ones (`paired_timing`). Prints a table and writes JSON:
 
-  python scripts/benchmark_step_breakdown.py --model=C2D_8x8_R50 \
+  python -m benchmarks.step_breakdown --model=C2D_8x8_R50 \
       --batch_size=2 --output=benchmarks/step_breakdown.json
 
-  python scripts/benchmark_step_breakdown.py --model=I3D_NLN_8x8_R50 \
+  python -m benchmarks.step_breakdown --model=I3D_NLN_8x8_R50 \
       --batch_size=4 --parts=step+host,keras --rounds=12
 """
 
@@ -39,7 +39,8 @@ import statistics
 
 from absl import flags
 
-from nonlocal_tf.programs import paired_timing
+from benchmarks import paired_timing
+from nonlocal_tf import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "C2D_8x8_R50", "Zoo model name or alias.")
@@ -84,9 +85,9 @@ def _parts(config, built, strategy, clips, labels):
     import keras
     import tensorflow as tf
 
-    from nonlocal_tf.programs import trainer_timing
+    from benchmarks import trainer_timing
     from nonlocal_tf.training import optimizer as optimizer_lib
-    from nonlocal_tf.training import train_step as train_step_lib
+    from nonlocal_tf.training import step as step_lib
 
     model, optimizer = built.model, built.optimizer
     variables = model.trainable_variables
@@ -94,7 +95,7 @@ def _parts(config, built, strategy, clips, labels):
     batch = built.global_batch_size
 
     def loss_of():
-        return train_step_lib.replica_loss(config, model, x, y, batch)[0]
+        return step_lib.replica_loss(config, model, x, y, batch)[0]
 
     @tf.function
     def forward():
@@ -178,10 +179,10 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
             f"--parts: unknown or none {unknown or list(parts)}; choose from "
             f"{', '.join(PARTS)}"
         )
+    from benchmarks import model_timing
+    from benchmarks import trainer_timing
     from nonlocal_tf import zoo
-    from nonlocal_tf.programs import trainer_timing
     from nonlocal_tf.training import strategy as strategy_lib
-    from nonlocal_tf.zoo import benchmark
 
     shape = tuple(input_shape or zoo.get_entry(name).input_shape)
     strategy = strategy_lib.create_strategy(strategy_name)
@@ -189,7 +190,7 @@ def breakdown(name, batch_size, *, strategy_name="default", jit_compile=False,
     config = trainer_timing.train_config(
         batch_size, strategy=strategy_name, jit_compile=jit_compile
     )
-    clips, labels = benchmark.random_inputs(
+    clips, labels = model_timing.random_inputs(
         batch_size, shape, zoo.get_entry(name).num_classes
     )
     built = trainer_timing.build_trainer_step(
@@ -314,8 +315,5 @@ def main(argv):
     print(f"wrote {FLAGS.output}")
 
 
-def run():
-    """`scripts/benchmark_step_breakdown.py` (a checkout-only program)."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+if __name__ == "__main__":
+    cli.run(main)

@@ -13,8 +13,8 @@ import functools
 import gc
 import statistics
 
+from benchmarks import data_pipeline
 from nonlocal_tf.clip_spec import ClipSpec
-from nonlocal_tf.data import benchmark
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.training import data_service
 
@@ -70,10 +70,10 @@ def run(
     for _ in range(rounds):
         for name, make in readers.items():
             iterator = iter(make())
-            benchmark.clips_per_second(
+            data_pipeline.clips_per_second(
                 iterator, batch_size, max(1, num_batches // 3)
             )
-            rate, _ = benchmark.clips_per_second(
+            rate, _ = data_pipeline.clips_per_second(
                 iterator, batch_size, num_batches
             )
             measured[name].append(rate)

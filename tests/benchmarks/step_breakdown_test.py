@@ -1,27 +1,29 @@
-"""Smoke run of scripts/benchmark_step_breakdown.py on a tiny zoo copy."""
+"""Smoke run of `python -m benchmarks.step_breakdown` on a tiny zoo copy."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.scripts import helpers
+from tests.benchmarks import run_benchmark
 
 TINY = ("--input_shape=4,32,32", "--width_per_group=4")
 
 
 def test_paired_parts_write_table_ratios_and_json(tmp_path):
     output = tmp_path / "breakdown.json"
-    stdout = helpers.run_script(
-        "benchmark_step_breakdown.py",
-        "--model=C2D_8x8_R50",
-        *TINY,
-        "--parts=step,step+host,keras",
-        "--rounds=4",
-        f"--output={output}",
+    completed = run_benchmark(
+        [
+            "step_breakdown",
+            "--model=C2D_8x8_R50",
+            *TINY,
+            "--parts=step,step+host,keras",
+            "--rounds=4",
+            f"--output={output}",
+        ]
     )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    stdout = completed.stdout
     assert "paired rounds: median" in stdout
     result = json.loads(output.read_text())
     assert list(result["parts"]) == ["step", "step+host", "keras"]
@@ -42,18 +44,7 @@ def test_paired_parts_write_table_ratios_and_json(tmp_path):
 
 
 def test_unknown_part_is_a_one_line_error():
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(helpers.REPO_ROOT / "scripts" / "benchmark_step_breakdown.py"),
-            "--parts=step,warp",
-        ],
-        cwd=helpers.REPO_ROOT,
-        env=helpers.script_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_benchmark(["step_breakdown", "--parts=step,warp"])
     assert completed.returncode != 0
     assert "--parts: unknown or none ['warp']" in completed.stderr
     assert "Traceback" not in completed.stderr

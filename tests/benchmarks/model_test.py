@@ -1,4 +1,4 @@
-"""Smoke run of scripts/benchmark_model.py (--quick).
+"""Smoke run of `python -m benchmarks.model --quick`.
 
 TensorFlow backend only: the JAX run works the same (`KERAS_BACKEND=jax`,
 Keras rows only) but its XLA compilation of the training step alone takes
@@ -6,12 +6,11 @@ about 25 s here.
 """
 
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 
-from tests.scripts import helpers
+from tests.benchmarks import run_benchmark
 
 # The mirrored trainer row is run by the dtype-policy test below: XLA and
 # the strategy reach the trainer's config independently, and every XLA row
@@ -24,20 +23,15 @@ STEPS = [
 
 
 def _run_quick(output, *flags, backend="tensorflow"):
-    return subprocess.run(
+    return run_benchmark(
         [
-            sys.executable,
-            str(helpers.REPO_ROOT / "scripts" / "benchmark_model.py"),
+            "model",
             "--quick",
             "--models=C2D_NLN_8x8_R50",
             f"--output={output}",
             *flags,
         ],
-        cwd=helpers.REPO_ROOT,
-        env=dict(helpers.script_env(), KERAS_BACKEND=backend),
-        capture_output=True,
-        text=True,
-        timeout=600,
+        env=dict(os.environ, KERAS_BACKEND=backend),
     )
 
 
@@ -127,7 +121,7 @@ def test_models_are_built_and_stepped_under_each_dtype_policy(tmp_path):
 
 
 def test_an_unknown_dtype_policy_names_the_flag_and_the_choices():
-    from nonlocal_tf.programs import benchmark_model
+    from benchmarks import model as benchmark_model
 
     with pytest.raises(ValueError, match=r"--mixed_precision: .*\['fp8'\]"):
         benchmark_model._flag_policies(["float32", "fp8"])

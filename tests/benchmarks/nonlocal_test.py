@@ -1,30 +1,25 @@
-"""Smoke run of scripts/benchmark_nonlocal.py on tiny shapes."""
+"""Smoke run of `python -m benchmarks.nonlocal_block` on tiny shapes."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.benchmarks import run_benchmark
 
 
 def test_quick_benchmark_writes_table_and_json(repo_root, tmp_path):
     output = tmp_path / "nonlocal.json"
     command = [
-        sys.executable,
-        str(repo_root / "scripts" / "benchmark_nonlocal.py"),
+        "nonlocal_block",
         "--quick",
         "--backend=tensorflow",
         "--implementations=full,chunked",
         "--modes=forward_backward",
         f"--output={output}",
     ]
-    process = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    process = run_benchmark(
+        command, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert "chunked / full" in process.stdout
@@ -41,15 +36,12 @@ def test_quick_benchmark_writes_table_and_json(repo_root, tmp_path):
 
 def test_pyslowfast_needs_a_checkout(repo_root, tmp_path):
     command = [
-        sys.executable,
-        str(repo_root / "scripts" / "benchmark_nonlocal.py"),
+        "nonlocal_block",
         "--quick",
         "--implementations=pyslowfast",
         f"--pyslowfast_dir={tmp_path}",
     ]
-    process = subprocess.run(
-        command, capture_output=True, text=True, timeout=120
-    )
+    process = run_benchmark(command, timeout=120)
     assert process.returncode != 0
     assert "slowfast/models/nonlocal_helper.py" in process.stderr
     assert str(tmp_path) in process.stderr
@@ -57,7 +49,7 @@ def test_pyslowfast_needs_a_checkout(repo_root, tmp_path):
 
 def test_pyslowfast_step_runs_the_checkouts_module(tmp_path):
     pytest.importorskip("torch")
-    from nonlocal_tf.programs import benchmark_nonlocal_steps as steps
+    from benchmarks import nonlocal_block_steps as steps
 
     module = tmp_path / "slowfast" / "models" / "nonlocal_helper.py"
     module.parent.mkdir(parents=True)

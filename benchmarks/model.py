@@ -15,16 +15,16 @@ each with and without XLA (--jit_compile), under each Keras dtype policy of
 --mixed_precision (float32 by default; `mixed_bfloat16` uses the bfloat16
 units of CPUs with AVX512_BF16/AMX). FLOPs per clip come from the zoo
 table (multiply-adds, x2 for FLOP/s; a training step counts 3 forward
-passes), see `nonlocal_tf.zoo.benchmark`. Each setting runs in a process of
+passes), see `benchmarks.model_timing`. Each setting runs in a process of
 its own (--isolate), so its peak memory is that process's maximum resident
 set (or the GPU's peak allocation); --rounds repeats all settings, in turn,
 and the medians are over all rounds. Prints a table, the ratios measured in
 the run (trainer / train_on_batch speed; training / inference GFLOP/s at
 the same batch) and writes JSON:
 
-  python scripts/benchmark_model.py --output=benchmarks/model_cpu.json
+  python -m benchmarks.model --output=benchmarks/model_cpu.json
 
-  python scripts/benchmark_model.py --models=C2D_8x8_R50,I3D_NLN_8x8_R50 \
+  python -m benchmarks.model --models=C2D_8x8_R50,I3D_NLN_8x8_R50 \
       --batch_sizes= --train_batch_sizes=2,4 --jit_compile=false --rounds=3
 
 `--quick` runs a tiny copy (width 4, 4 x 32 x 32) of the first model, in
@@ -39,7 +39,8 @@ import statistics
 
 from absl import flags
 
-from nonlocal_tf.programs import child_runs
+from benchmarks import child_runs
+from nonlocal_tf import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list(
@@ -109,10 +110,10 @@ def peak_memory_mib():
 
 def _trainer_row(setting):
     """Times `trainer.build_training_step`'s step as `_run_steps` runs it."""
+    from benchmarks import model_timing
+    from benchmarks import trainer_timing
     from nonlocal_tf import zoo
-    from nonlocal_tf.programs import trainer_timing
     from nonlocal_tf.training import strategy as strategy_lib
-    from nonlocal_tf.zoo import benchmark
 
     name, batch_size = setting["model"], setting["batch_size"]
     shape = tuple(setting["input_shape"] or zoo.get_entry(name).input_shape)
@@ -124,7 +125,7 @@ def _trainer_row(setting):
         jit_compile=setting["jit_compile"],
         mixed_precision=setting["mixed_precision"],
     )
-    clips, labels = benchmark.random_inputs(
+    clips, labels = model_timing.random_inputs(
         batch_size, shape, zoo.get_entry(name).num_classes
     )
     built = trainer_timing.build_trainer_step(
@@ -134,14 +135,14 @@ def _trainer_row(setting):
         labels,
         strategy,
     )
-    times = benchmark.time_calls(
+    times = model_timing.time_calls(
         lambda: trainer_timing.run_steps_host_work(built.step),
         setting["iters"],
         setting["warmup"],
     )
-    macs, source = benchmark.model_macs(name, built.model, shape, width)
-    return benchmark.make_row(
-        name, benchmark.TRAINING, batch_size, shape, width, macs, source,
+    macs, source = model_timing.model_macs(name, built.model, shape, width)
+    return model_timing.make_row(
+        name, model_timing.TRAINING, batch_size, shape, width, macs, source,
         times, built.model, step="trainer", strategy=setting["strategy"],
         jit_compile=setting["jit_compile"],
     )  # fmt: skip
@@ -167,8 +168,8 @@ def run_setting(setting):
 
 
 def _timed_row(setting):
-    from nonlocal_tf.programs import trainer_timing
-    from nonlocal_tf.zoo import benchmark
+    from benchmarks import model_timing
+    from benchmarks import trainer_timing
 
     common = {
         "iters": setting["iters"],
@@ -178,11 +179,11 @@ def _timed_row(setting):
         "jit_compile": setting["jit_compile"],
     }
     if setting["step"] == "predict_on_batch":
-        row = benchmark.benchmark_model(
+        row = model_timing.benchmark_model(
             setting["model"], setting["batch_size"], **common
         )
     elif setting["step"] == "train_on_batch":
-        row = benchmark.benchmark_training_step(
+        row = model_timing.benchmark_training_step(
             setting["model"],
             setting["batch_size"],
             optimizer_fn=trainer_timing.keras_optimizer,
@@ -370,8 +371,8 @@ def main(argv):
             ROW_PREFIX, run_setting(json.loads(FLAGS.setting))
         )
         return
+    from benchmarks import model_timing
     from nonlocal_tf import fileio
-    from nonlocal_tf.zoo import benchmark
 
     models = FLAGS.models
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
@@ -396,28 +397,21 @@ def main(argv):
         input_shape=shape,
         width_per_group=width,
     )
-    print(f"device: {benchmark.device_description()}")
+    print(f"device: {model_timing.device_description()}")
     rows = []
     for round_index in range(FLAGS.rounds):
         for setting in todo:
             row = (_run_isolated if isolate else run_setting)(setting)
             rows.append(row)
-            line = benchmark.format_table([row]).splitlines()[2]
+            line = model_timing.format_table([row]).splitlines()[2]
             print(f"round {round_index + 1}: {line}", flush=True)
     rows = merge_rounds(rows)
     entries = ratios(rows)
-    print(benchmark.format_table(rows))
+    print(model_timing.format_table(rows))
     print(format_ratios(entries))
     fileio.atomic_write_json(FLAGS.output, {"rows": rows, "ratios": entries})
     print(f"wrote {FLAGS.output}")
 
 
-def run():
-    """`scripts/benchmark_model.py`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
-
-
 if __name__ == "__main__":
-    run()
+    cli.run(main)

@@ -1,10 +1,10 @@
-"""A program's measurement in a fresh Python process of the same package.
+"""A benchmark's measurement in a fresh Python process of the same code.
 
 The benchmarks time each setting in a child process (its own peak memory,
 no state left from the last setting). The child must import the
-`nonlocal_tf` this process runs, not one the working directory or an
-installed copy may hold, and hands its result back as one prefixed JSON
-line on stdout.
+`nonlocal_tf` and `benchmarks` this process runs, not one the working
+directory or an installed copy may hold, and hands its result back as one
+prefixed JSON line on stdout.
 """
 
 import json
@@ -12,9 +12,11 @@ import os
 import subprocess
 import sys
 
+import nonlocal_tf
+
 
 def run_module(module, args, *, env=None, timeout=None):
-    """Runs `python -m module *args` importing this process's `nonlocal_tf`.
+    """`python -m module *args`, importing this process's packages.
 
     Args:
         module: Dotted module name with an `if __name__ == "__main__"` entry.
@@ -25,14 +27,13 @@ def run_module(module, args, *, env=None, timeout=None):
     Returns:
         The `subprocess.CompletedProcess`, with text stdout and stderr.
     """
-    import nonlocal_tf
-
-    root = os.path.dirname(
-        os.path.dirname(os.path.abspath(nonlocal_tf.__file__))
-    )
+    roots = [
+        os.path.dirname(os.path.dirname(os.path.abspath(package.__file__)))
+        for package in (nonlocal_tf, sys.modules[__package__])
+    ]
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (root, env.get("PYTHONPATH")) if p
+        dict.fromkeys(p for p in (*roots, env.get("PYTHONPATH")) if p)
     )
     return subprocess.run(
         [sys.executable, "-m", module, *args],

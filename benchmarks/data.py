@@ -1,10 +1,10 @@
 r"""Measures preparation throughput and training clips per second.
 
 Example:
-    python scripts/benchmark_data.py --output=benchmarks/data.json
-    python scripts/benchmark_data.py --quick   # a few seconds, for smoke tests
+    python -m benchmarks.data --output=benchmarks/data.json
+    python -m benchmarks.data --quick   # a few seconds, for smoke tests
     # The engines: local vs Beam preparation, local vs tf.data service input.
-    python scripts/benchmark_data.py --prepare_engines --data_service \
+    python -m benchmarks.data --prepare_engines --data_service \
         --output=benchmarks/data_engines.json
 
 Prints a table and writes the figures as JSON. The machine is shared: the
@@ -17,6 +17,8 @@ import shutil
 import tempfile
 
 from absl import flags
+
+from nonlocal_tf import cli
 
 FLAGS = flags.FLAGS
 
@@ -55,9 +57,9 @@ flags.DEFINE_bool(
 
 
 def _pipeline(work_dir):
-    from nonlocal_tf.data import benchmark
+    from benchmarks import data_pipeline
 
-    return benchmark.run(
+    return data_pipeline.run(
         os.path.join(work_dir, "pipeline"),
         quick=FLAGS.quick,
         batch_size=FLAGS.batch_size,
@@ -72,9 +74,9 @@ def _pipeline(work_dir):
 
 
 def _prepare_engines(work_dir):
-    from nonlocal_tf.data import benchmark_engines
+    from benchmarks import data_engines
 
-    return benchmark_engines.run(
+    return data_engines.run(
         os.path.join(work_dir, "engines"),
         num_videos=FLAGS.num_videos or (2 if FLAGS.quick else 12),
         num_workers=FLAGS.prepare_workers,
@@ -85,11 +87,11 @@ def _prepare_engines(work_dir):
 
 
 def _data_service(work_dir):
-    from nonlocal_tf.data import benchmark
-    from nonlocal_tf.training import benchmark_service
+    from benchmarks import data_pipeline
+    from benchmarks import data_service_workers
 
     quick = FLAGS.quick
-    _, pattern = benchmark.make_records(
+    _, pattern = data_pipeline.make_records(
         os.path.join(work_dir, "service"),
         num_videos=FLAGS.num_videos or (2 if quick else 12),
         video_dir=FLAGS.video_dir,
@@ -98,32 +100,32 @@ def _data_service(work_dir):
         jpeg_qscale=FLAGS.jpeg_qscale,
     )
     shape = {"num_frames": 8, "crop_size": 112 if quick else 224}
-    rows = benchmark_service.run(
+    rows = data_service_workers.run(
         pattern,
         batch_size=FLAGS.batch_size,
         num_batches=FLAGS.num_batches or (3 if quick else 20),
         rounds=1 if quick else FLAGS.rounds,
         **shape,
     )
-    table = benchmark_service.format_table(rows, FLAGS.batch_size, **shape)
+    table = data_service_workers.format_table(rows, FLAGS.batch_size, **shape)
     return {"readers": rows, **shape, "table": table}
 
 
 def main(argv):
     del argv
-    from nonlocal_tf.data import benchmark
-    from nonlocal_tf.data import benchmark_engines
+    from benchmarks import data_engines
+    from benchmarks import data_pipeline
 
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="benchmark_data_")
     report, tables = {}, []
     try:
         if FLAGS.pipeline:
             report.update(_pipeline(work_dir))
-            tables.append(benchmark.format_table(report))
+            tables.append(data_pipeline.format_table(report))
         if FLAGS.prepare_engines:
             report["prepare_engines"] = _prepare_engines(work_dir)
             tables.append(
-                benchmark_engines.format_table(report["prepare_engines"])
+                data_engines.format_table(report["prepare_engines"])
             )
         if FLAGS.data_service:
             report["data_service"] = _data_service(work_dir)
@@ -139,8 +141,5 @@ def main(argv):
         print(f"wrote {FLAGS.output}")
 
 
-def run():
-    """The entry of `scripts/benchmark_data.py` (no console command)."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+if __name__ == "__main__":
+    cli.run(main)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nonlocal_tf.programs import paired_timing
+from benchmarks import paired_timing
 
 
 def test_ratio_median_interval_and_quiet_rounds():

@@ -12,14 +12,14 @@ machine's load affects both sides alike; `pyslowfast` is PySlowFast's own
 a table with the ratios and the PySlowFast figures given in issue 2, and
 writes everything as JSON (`--output`).
 
-    python scripts/benchmark_nonlocal.py --output benchmarks/nonlocal.json
-    python scripts/benchmark_nonlocal.py --backend=jax --configs=res3,res4
-    python scripts/benchmark_nonlocal.py --configs=long_clip \
+    python -m benchmarks.nonlocal_block --output benchmarks/nonlocal.json
+    python -m benchmarks.nonlocal_block --backend=jax --configs=res3,res4
+    python -m benchmarks.nonlocal_block --configs=long_clip \
         --implementations=full,chunked --rounds=3
-    python scripts/benchmark_nonlocal.py --configs=res3,res4 \
+    python -m benchmarks.nonlocal_block --configs=res3,res4 \
         --implementations=full,pytorch_reference,pyslowfast \
         --pyslowfast_dir=path/to/SlowFast
-    python scripts/benchmark_nonlocal.py --quick   # seconds: checks it works
+    python -m benchmarks.nonlocal_block --quick   # seconds: checks it works
 """
 
 import os
@@ -33,7 +33,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from nonlocal_tf.programs import child_runs
+from benchmarks import child_runs
+from nonlocal_tf import cli
 
 # name -> (batch, (T, H, W, C)): res3 / res4 of the 8x8 models, a long clip.
 CONFIGS = {
@@ -109,8 +110,8 @@ def _worker():
     import keras
     import numpy as np
 
+    from benchmarks import nonlocal_block_steps as steps
     from nonlocal_tf import NonLocalBlock
-    from nonlocal_tf.programs import benchmark_nonlocal_steps as steps
 
     batch, shape = {**CONFIGS, **QUICK_CONFIGS}[FLAGS.config]
     if FLAGS.implementation == "pytorch_reference":
@@ -312,7 +313,7 @@ def _checked_configs():
         if set(value) - set(allowed):
             raise app.UsageError(f"{value}: expected values in {allowed}")
     if "pyslowfast" in FLAGS.implementations:
-        from nonlocal_tf.programs import benchmark_nonlocal_steps as steps
+        from benchmarks import nonlocal_block_steps as steps
 
         if not FLAGS.pyslowfast_dir:
             raise app.UsageError(
@@ -394,12 +395,5 @@ def main(argv):
         sys.exit(1)
 
 
-def run():
-    """Runs the program (`scripts/benchmark_nonlocal.py`; not installed)."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
-
-
 if __name__ == "__main__":
-    run()
+    cli.run(main)

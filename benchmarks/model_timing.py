@@ -1,6 +1,6 @@
 """Inference and training-step throughput of zoo models (plain Keras).
 
-Used by scripts/benchmark_model.py; runs on any Keras backend (the GPU
+Used by `python -m benchmarks.model`; runs on any Keras backend (the GPU
 machines have JAX and no TensorFlow).
 
 FLOPs: the zoo table's multiply-adds per clip (`model_zoo_table`, the
@@ -18,10 +18,9 @@ import keras
 import numpy as np
 
 from nonlocal_tf.models import count_macs
-
-from .api import get_entry
-from .api import get_model
-from .model_zoo_table import entry_complexity
+from nonlocal_tf.zoo import get_entry
+from nonlocal_tf.zoo import get_model
+from nonlocal_tf.zoo.model_zoo_table import entry_complexity
 
 INFERENCE = "inference"
 TRAINING = "training"
