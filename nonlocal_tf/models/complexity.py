@@ -62,20 +62,13 @@ def _nonlocal_macs(layer):
     shape = _known(layer.input.shape, layer)
     channels = shape[-1]
     spatial = shape[:-1]
-    config = layer.get_config()
-    inner = config.get("inner_dim") or channels // 2
-    groups = config.get("groups", 1) or 1
-    subsample = config.get("subsample", True)
-    if subsample is True:
-        pool = (1,) * (len(spatial) - 2) + (2, 2) if len(spatial) >= 2 else (2,)
-    elif subsample in (False, None):
-        pool = (1,) * len(spatial)
-    else:
-        pool = tuple(subsample)
+    inner = layer.inner_dim or channels // 2
+    groups = layer.groups or 1
+    pool = layer.pool_size or (1,) * len(spatial)
     positions = math.prod(spatial)
     keys = math.prod(d // p for d, p in zip(spatial, pool, strict=True))
-    instantiation = config.get("instantiation", "embedded_gaussian")
-    after = config.get("subsample_position", "before") == "after"
+    instantiation = layer.instantiation
+    after = layer.subsample_position == "after"
 
     macs = 0
     key_inputs = positions if after else keys

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.models import STEMS
 from nonlocal_tf.models import Stem
 from nonlocal_tf.models import VideoClassifier
@@ -27,6 +28,25 @@ def test_counts_conv_and_dense_by_formula():
     assert total == sum(per_layer.values())
     # conv 5*3*27 + bias 5; BN gamma/beta 10 (stats excluded); dense 5*7+7.
     assert count_params(model) == 405 + 5 + 10 + 42
+
+
+@pytest.mark.parametrize(
+    "subsample, keys", [(True, 4 * 3 * 2), (2, 2 * 3 * 2), (False, 4 * 6 * 4)]
+)
+def test_nonlocal_block_by_formula(subsample, keys):
+    # A (4, 6, 4, 8) input: 96 positions, inner_dim 4, embedded Gaussian;
+    # keys: the positions left after the block's max-pool window.
+    inputs = keras.Input((4, 6, 4, 8))
+    block = NonLocalBlock(subsample=subsample, name="nl")
+    model = keras.Model(inputs, block(inputs))
+    positions, channels, inner = 96, 8, 4
+    expected = (
+        positions * channels * inner  # theta
+        + 2 * keys * channels * inner  # phi, g
+        + 2 * positions * keys * inner  # theta . phi, attention . g
+        + positions * inner * channels  # output conv
+    )
+    assert count_macs(model) == expected
 
 
 def test_unknown_shapes_are_refused():
