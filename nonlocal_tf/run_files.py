@@ -33,7 +33,3 @@ def model_config_path(model_dir):
 
 def final_weights_path(model_dir):
     return os.path.join(model_dir, FINAL_WEIGHTS)
-
-
-def checkpoint_dir(model_dir):
-    return os.path.join(model_dir, CHECKPOINT_SUBDIR)

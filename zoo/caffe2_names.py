@@ -48,14 +48,6 @@ class Target:
             return np.transpose(blob)
         return blob
 
-    def to_caffe2(self, value):
-        """The variable's layout -> Caffe2 layout."""
-        if self.kind == "conv":
-            return np.transpose(value, (4, 3, 0, 1, 2))
-        if self.kind == "dense":
-            return np.transpose(value)
-        return value
-
 
 def _conv_targets(layer, prefix, owner):
     kernel = tuple(layer.kernel.shape)

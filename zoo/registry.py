@@ -77,11 +77,6 @@ class ModelEntry:
         """The training clip `(T, crop, crop, 3)` of the entry's spec."""
         return self.clip_spec.train_input_shape
 
-    @property
-    def num_nonlocal_blocks(self):
-        """Non-local blocks, counted from the placements."""
-        return sum(len(s) for s in self.architecture["nonlocal_locations"])
-
 
 def _key(name):
     """Look-up key: case-insensitive, without a folder or a file suffix."""
