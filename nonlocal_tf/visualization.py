@@ -28,6 +28,33 @@ _ANCHORS = np.array(
     np.float32,
 )
 QUERY_COLOUR = (0, 255, 255)
+MARK_COLOUR = (255, 255, 255)
+# 3 x 5 pixel glyphs of the colour bar's labels (rows top to bottom).
+_GLYPHS = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+    ".": ("000", "000", "000", "000", "010"),
+    "-": ("000", "000", "111", "000", "000"),
+    "+": ("000", "010", "111", "010", "000"),
+    "e": ("000", "111", "111", "100", "111"),
+    "u": ("000", "101", "101", "101", "111"),
+    "=": ("000", "111", "000", "111", "000"),
+    " ": ("000", "000", "000", "000", "000"),
+}
+_GLYPH_SCALE = 2
+_CHAR_WIDTH = (3 + 1) * _GLYPH_SCALE
+_TEXT_HEIGHT = 5 * _GLYPH_SCALE
+_BAR_HEIGHT = 8
+# Bar, its marks, two rows of labels, padding.
+COLOUR_BAR_HEIGHT = _BAR_HEIGHT + 2 * (_TEXT_HEIGHT + 3) + 4
 
 
 def colormap(values):
@@ -67,6 +94,54 @@ def upsample_bilinear(grid, height, width):
     return rows[:, x0] * (1 - wx) + rows[:, x1] * wx
 
 
+def _text(image, text, top, left):
+    """Writes `text` (characters of `_GLYPHS`) in place, clipped to `image`."""
+    for i, char in enumerate(text):
+        glyph = np.array([[c == "1" for c in row] for row in _GLYPHS[char]])
+        glyph = np.kron(glyph, np.ones((_GLYPH_SCALE, _GLYPH_SCALE), bool))
+        x = left + i * _CHAR_WIDTH
+        if x < 0 or x + glyph.shape[1] > image.shape[1]:
+            continue
+        region = image[top : top + glyph.shape[0], x : x + glyph.shape[1]]
+        region[glyph[: region.shape[0]]] = MARK_COLOUR
+
+
+def _label(value):
+    return f"{value:.3g}"
+
+
+def colour_bar(width, low, high, uniform, *, padding=4):
+    """The figure's scale: colours from `low` to `high`, uniform marked.
+
+    A strip `COLOUR_BAR_HEIGHT` pixels high: the colour map from `low`
+    (left) to `high` (right), `low` and `high` written under its ends, and a
+    white mark at `uniform` (the weight of uniform attention, `1 / keys`;
+    clamped to the nearer end when outside the range) labelled `u=<value>`.
+
+    Example:
+        >>> colour_bar(200, 0.0155, 0.0167, 1 / 64).shape
+        (38, 200, 3)
+    """
+    strip = np.zeros((COLOUR_BAR_HEIGHT, width, 3), np.uint8)
+    inner = width - 2 * padding
+    bar = colormap(np.linspace(0.0, 1.0, inner))
+    strip[2 : 2 + _BAR_HEIGHT, padding : padding + inner] = np.round(bar)
+    scale = (high - low) or 1.0
+    x = padding + int(
+        round(np.clip((uniform - low) / scale, 0, 1) * (inner - 1))
+    )
+    strip[: _BAR_HEIGHT + 4, max(0, x - 1) : x + 1] = MARK_COLOUR
+    row = _BAR_HEIGHT + 5
+    _text(strip, _label(low), row, padding)
+    high_text = _label(high)
+    _text(strip, high_text, row, width - padding - len(high_text) * _CHAR_WIDTH)
+    uniform_text = "u=" + _label(uniform)
+    left = x - len(uniform_text) * _CHAR_WIDTH // 2
+    left = int(np.clip(left, 0, width - len(uniform_text) * _CHAR_WIDTH))
+    _text(strip, uniform_text, row + _TEXT_HEIGHT + 3, left)
+    return strip
+
+
 def _outline(panel, centre, half_side):
     """Draws a square outline (in place) around `centre` = (row, column)."""
     height, width = panel.shape[:2]
@@ -91,15 +166,18 @@ def render_attention_grid(
     columns=None,
     alpha=0.6,
     padding=4,
+    scale_bar=True,
 ):
     """Draws each frame of the clip with the query's attention over it.
 
     Frame `t` of `T_clip` shows key time step `floor(t * T' / T_clip)`,
     upsampled (bilinear) to the frame, coloured on one scale for the whole
-    clip (its smallest weight darkest, its largest brightest: near-uniform
-    attention still shows its structure, so read the values from `result`)
-    and blended over the frame. The query is marked by a cyan square
-    outline on the frames of its time step.
+    clip (its smallest weight darkest, its largest brightest) and blended
+    over the frame. The query is marked by a cyan square outline on the
+    frames of its time step. Near-uniform attention still shows its
+    structure on that stretched scale, so the colour bar under the grid
+    (`colour_bar`) writes the scale's ends and marks the weight of uniform
+    attention (`1 / keys`).
 
     Args:
         frames: uint8 `(T_clip, S_h, S_w, 3)`, the clip as RGB.
@@ -110,10 +188,11 @@ def render_attention_grid(
         columns: frames per row of the grid; default `min(T_clip, 8)`.
         alpha: opacity of the heat map.
         padding: pixels of black between and around the frames.
+        scale_bar: add the colour bar under the grid.
 
     Returns:
-        A uint8 image `(rows * (S_h + padding) + padding,
-        columns * (S_w + padding) + padding, 3)`.
+        A uint8 image `(rows * (S_h + padding) + padding
+        [+ COLOUR_BAR_HEIGHT], columns * (S_w + padding) + padding, 3)`.
 
     Raises:
         ValueError: `frames` is not `(T, H, W, 3)`.
@@ -162,4 +241,8 @@ def render_attention_grid(
         image[y0 : y0 + height, x0 : x0 + width] = np.clip(
             np.round(panel), 0, 255
         ).astype(np.uint8)
-    return image
+    if not scale_bar:
+        return image
+    uniform = 1.0 / result.maps.size
+    bar = colour_bar(image.shape[1], low, high, uniform, padding=padding)
+    return np.concatenate([image, bar], axis=0)

@@ -7,8 +7,11 @@ chosen block, which is called with `return_attention=True`. The PNG shows
 every frame of the clip with the query's attention weights over that
 frame's key positions (the block's input grid after its (1, 2, 2)
 subsampling, upsampled), on one colour scale for the whole clip from its
-smallest weight (dark) to its largest (bright; the range is printed), and
-the query marked by a cyan square outline:
+smallest weight (dark) to its largest (bright), the query marked by a
+cyan square outline, and a colour bar under the frames with the range's
+ends and the weight of uniform attention marked (near-uniform attention
+looks decisive on a stretched scale; the printed ratios say how far from
+uniform it is):
 
   python scripts/visualize_nonlocal.py --video=clip.mp4 \
       --model=/runs/c2d_nl --block=0 --query=4,14,14 --output=attention.png
@@ -148,10 +151,12 @@ def _print_result(model, result, image):
         f"block {result.block}: input grid (T, H, W) = {result.input_grid}, "
         f"key grid = {result.key_grid}; query {result.query} (grid)"
     )
+    uniform = 1 / result.row.size
+    low, high = result.maps.min(), result.maps.max()
     print(
-        f"weights from {result.maps.min():.6f} (dark) to "
-        f"{result.maps.max():.6f} (bright); uniform would be "
-        f"{1 / result.row.size:.6f}"
+        f"weights from {low:.6f} (dark) to {high:.6f} (bright); uniform "
+        f"attention would be {uniform:.6f} (white mark on the colour bar): "
+        f"{low / uniform:.3f}x to {high / uniform:.3f}x uniform"
     )
     top = np.argsort(-result.maps.reshape(-1), kind="stable")[:5]
     for rank, flat in enumerate(top, start=1):

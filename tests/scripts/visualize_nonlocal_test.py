@@ -133,8 +133,9 @@ def test_script_writes_the_figure(setup, tmp_path):
         f"--output={output}",
     )
     image = tf.io.decode_png(output.read_bytes()).numpy()
-    # 4 frames in one row, 4 pixels of padding around each.
-    assert image.shape == (CROP + 8, 4 * (CROP + 4) + 4, 3)
+    # 4 frames in one row, 4 pixels of padding around each; the colour bar.
+    bar_height = visualization.COLOUR_BAR_HEIGHT
+    assert image.shape == (CROP + 8 + bar_height, 4 * (CROP + 4) + 4, 3)
     # The script's printed top keys are the NumPy weights' (same clip,
     # same weights, loaded from the file).
     expected, _ = _numpy_attention(setup["model"], setup["clip"], (1, 2, 3))
@@ -146,7 +147,7 @@ def test_script_writes_the_figure(setup, tmp_path):
         )
     # The query (t = 1 of 2: frames 2 and 3) is outlined in cyan there only.
     cyan = np.all(image == (0, 255, 255), axis=-1)
-    panels = [cyan[4:-4, 4 + i * 36 : 36 + i * 36] for i in range(4)]
+    panels = [cyan[4 : 4 + CROP, 4 + i * 36 : 36 + i * 36] for i in range(4)]
     assert [p.any() for p in panels] == [False, False, True, True]
     # A rendering check independent of the script: the heat of a panel is
     # brightest where the attention is.
@@ -158,3 +159,22 @@ def test_script_writes_the_figure(setup, tmp_path):
     brightness = panel.astype(int).sum(axis=-1)
     peak_y, peak_x = np.unravel_index(np.argmax(brightness), brightness.shape)
     assert (peak_y * 2 // CROP, peak_x * 2 // CROP) == (y, x)
+    # The printed range against uniform attention (1 / keys), from NumPy.
+    uniform = 1 / expected.size
+    assert f"{expected.max() / uniform:.3f}x uniform" in stdout
+
+
+def test_colour_bar_marks_the_uniform_level():
+    from nonlocal_tf import visualization
+
+    low, high, uniform = 0.01, 0.03, 0.015
+    bar = visualization.colour_bar(208, low, high, uniform, padding=4)
+    assert bar.shape == (visualization.COLOUR_BAR_HEIGHT, 208, 3)
+    # The strip's ends are the colour map's ends (200 bar pixels).
+    row = bar[5].astype(float)
+    np.testing.assert_allclose(row[4], visualization.colormap(0.0), atol=0.5)
+    np.testing.assert_allclose(row[203], visualization.colormap(1.0), atol=0.5)
+    # The white mark sits a quarter of the way: (0.015 - 0.01) / 0.02.
+    marks = np.flatnonzero(np.all(bar[0] == 255, axis=-1))
+    assert marks.min() <= 4 + round(0.25 * 199) <= marks.max() + 1
+    assert marks.max() - marks.min() <= 2
