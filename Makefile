@@ -1,5 +1,7 @@
 # The two README commands: `make demo` and `make test`.
-# Both create ./.venv on first use and install the package with its extras.
+# Both create ./.venv on first use: `make demo` installs the package with
+# what the demo needs (PyAV); `make test` adds the other extras (PyTorch,
+# JAX, Beam, the serving API, the test tools).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,12 +9,17 @@ PY := $(VENV)/bin/python
 # build on the project machines (a plain `torch` pulls CUDA wheels there).
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
+BENCH_OUTPUT ?= benchmarks/results
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
-$(VENV)/.installed: setup.py pyproject.toml
+$(VENV)/.demo-installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[video]"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.demo-installed
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev,video,serving,torch,jax,beam]"
 	touch $@
@@ -22,7 +29,7 @@ install: $(VENV)/.installed
 # Extra demo flags: make demo DEMO_ARGS=--compare_baseline
 DEMO_ARGS ?=
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo-installed
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 test: $(VENV)/.installed
@@ -33,6 +40,15 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+# The speed and memory programs of benchmarks/ at their default sizes (an
+# hour or more on 2 CPU cores); each prints its table and writes JSON here.
+bench: $(VENV)/.installed
+	mkdir -p $(BENCH_OUTPUT)
+	$(PY) -m benchmarks.nonlocal_block --output=$(BENCH_OUTPUT)/nonlocal_block.json
+	$(PY) -m benchmarks.model --output=$(BENCH_OUTPUT)/model.json
+	$(PY) -m benchmarks.step_breakdown --output=$(BENCH_OUTPUT)/step_breakdown.json
+	$(PY) -m benchmarks.data --prepare_engines --data_service --output=$(BENCH_OUTPUT)/data.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ after the block and its input were built. `pytorch_reference` is a plain
 PyTorch block with PySlowFast's op order, timed in the same run so that the
 machine's load affects both sides alike; `pyslowfast` is PySlowFast's own
 `Nonlocal` module, read from a SlowFast checkout (`--pyslowfast_dir`). Prints
-a table with the ratios and the PySlowFast figures given in issue 2, and
+a table with the ratios and the PySlowFast figures of `PYSLOWFAST`, and
 writes everything as JSON (`--output`).
 
     python -m benchmarks.nonlocal_block --output benchmarks/nonlocal.json
@@ -43,8 +43,9 @@ CONFIGS = {
     "long_clip": (1, (16, 56, 56, 256)),
 }
 QUICK_CONFIGS = {"quick": (2, (2, 8, 8, 32))}
-# PySlowFast's Nonlocal block (PyTorch, CPU) on the 2-core project machine:
-# seconds forward / forward+backward, peak GiB (issue 2).
+# PySlowFast's Nonlocal block (PyTorch 2.x, CPU), measured once on a 2-core
+# cloud VM: seconds forward / forward+backward, peak GiB. A reference only:
+# time it in the same run (--implementations=...,pyslowfast) for a ratio.
 PYSLOWFAST = {
     "res3": {"forward": 0.41, "forward_backward": 0.91},
     "res4": {"forward": 0.077, "forward_backward": 0.20},
