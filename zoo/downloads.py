@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 
 from absl import logging
+from tqdm import tqdm
 
 from nonlocal_tf import fileio
 
@@ -114,8 +115,6 @@ def _cannot(url, file_name, reason):
 
 def _download(url, file_name, partial):
     """Streams `url` into the new file `partial`; returns its sha256."""
-    from tqdm import tqdm
-
     try:
         response = urllib.request.urlopen(url, timeout=SOCKET_TIMEOUT_S)
     except urllib.error.HTTPError as e:

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 
+import h5py
 import keras
 import numpy as np
 
@@ -141,8 +142,6 @@ def keras_resnet_from_file(path):
         The ResNet50/101 (told apart by their conv count) with the file's
         weights loaded, with its head when the file has one.
     """
-    import h5py
-
     with h5py.File(path, "r") as f:
         if "layers" in f and "vars" in f:
             groups = list(f["layers"])
