@@ -1,7 +1,8 @@
 # The two README commands: `make demo` and `make test`.
 # Both create ./.venv on first use: `make demo` installs the package with
-# what the demo needs (PyAV); `make test` adds the other extras (PyTorch,
-# JAX, Beam, the serving API, the test tools).
+# what the demo needs (PyAV; the serving API for the export's warm-up
+# requests); `make test` adds the other extras (PyTorch, JAX, Beam, the test
+# tools).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ BENCH_OUTPUT ?= benchmarks/results
 $(VENV)/.demo-installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[video]"
+	$(PY) -m pip install -q -e ".[video,serving]"
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.demo-installed
