@@ -52,7 +52,7 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # keras-hub 0.32 needs 3.11
     packages=_packages(),
     package_dir={"nonlocal_tf.zoo": "zoo"},
     package_data={"nonlocal_tf.zoo": ["*.json", "data/*.json", "data/*.txt"]},
