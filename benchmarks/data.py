@@ -124,9 +124,7 @@ def main(argv):
             tables.append(data_pipeline.format_table(report))
         if FLAGS.prepare_engines:
             report["prepare_engines"] = _prepare_engines(work_dir)
-            tables.append(
-                data_engines.format_table(report["prepare_engines"])
-            )
+            tables.append(data_engines.format_table(report["prepare_engines"]))
         if FLAGS.data_service:
             report["data_service"] = _data_service(work_dir)
             tables.append(report["data_service"].pop("table"))

@@ -30,6 +30,7 @@ import tensorflow as tf
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import features
+from nonlocal_tf.data import integrity
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import prepare
 
@@ -141,7 +142,7 @@ def bare_decode_dataset(file_pattern, batch_size, frames_per_clip=8):
     """
     by_size = {}
     for serialized in tf.data.TFRecordDataset(
-        pipeline.list_files(file_pattern)
+        integrity.list_files(file_pattern)
     ):
         frames = features.parse_sequence_example(serialized)["frames"]
         if frames.shape[0] < frames_per_clip:
@@ -181,7 +182,7 @@ def bare_decode_dataset(file_pattern, batch_size, frames_per_clip=8):
 def _mean_jpeg_bytes(file_pattern):
     sizes = []
     for serialized in tf.data.TFRecordDataset(
-        pipeline.list_files(file_pattern)
+        integrity.list_files(file_pattern)
     ):
         frames = features.parse_sequence_example(serialized)["frames"]
         sizes.append(

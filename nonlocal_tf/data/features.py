@@ -12,7 +12,10 @@ defaults):
 
 import tensorflow as tf
 
-IMAGE_KEY = "image/encoded"
+# `integrity`, which imports no other data module, checks that records hold
+# frames under this key, so it defines the key.
+from nonlocal_tf.data.integrity import IMAGE_KEY
+
 LABEL_INDEX_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 VIDEO_ID_KEY = "video/id"

@@ -5,63 +5,42 @@ Stages (all `tf.data`, parallel with AUTOTUNE, deterministic order):
 1. `_shard_files`: glob, sort, shard by `input_context` (one file set per
    input pipeline).
 2. `_read_records`: per file (files shuffled in training, interleaved):
-   read, parse the `SequenceExample` and check it (`parsing.py`); the end
-   of each file is checked so that a damaged shard's loss is counted.
+   read, parse the `SequenceExample` and check it (`parse_fn`); the end of
+   each file is checked so that a damaged shard's loss is counted.
 3. `_mix`: several clips per video, shuffle, repeat (training).
 4. `_make_clips`: frame indices (`sampling.py`), the fused decode of only
    the crop window of only the clip's JPEGs, scale, crop, flip, normalise
-   (training) or the test views, uint8 (`clips.py`, `transforms.py`).
+   (training, `train_clip_fn`) or the test views, uint8 (`test_views_fn`;
+   `transforms.py`).
 5. `_batch`: batch, normalise the test views, prefetch.
 
 Every option of a call lives in one `PipelineSettings` (the clip spec plus
 the task) and one `_Run` (seed, pipeline, skipped-record counter).
 
-Records that fail in 2 or 4 are skipped, logged (`skip_gaps.py`) and counted
-(`skipped.py`).
+Records that fail in 2 or 4 are skipped, logged and counted
+(`integrity.count_gaps`, `integrity.SkippedRecords`).
+
+`read_video_views` gives the test views of one video file straight from the
+file (PyAV), without records.
 """
 
 import dataclasses
 import random
 
+import numpy as np
 import tensorflow as tf
 
 from nonlocal_tf.clip_spec import ClipSpec
-from nonlocal_tf.data import clips
-from nonlocal_tf.data import parsing
-from nonlocal_tf.data import record_positions
-from nonlocal_tf.data import skip_gaps
-from nonlocal_tf.data import skipped
+from nonlocal_tf.data import features
+from nonlocal_tf.data import integrity
+from nonlocal_tf.data import sampling
+from nonlocal_tf.data import transforms
+from nonlocal_tf.data import video
 from nonlocal_tf.models import preprocessing
 
 TRAIN = "train"
 TEST = "test"
 MODES = (TRAIN, TEST)
-
-
-def list_files(file_pattern):
-    """Sorted files matching a pattern or list of patterns (`tf.io.gfile`).
-
-    Raises:
-        ValueError: nothing matches (the patterns are named).
-
-    Example:
-        >>> list_files("records/train-*.tfrecord")  # doctest: +SKIP
-        ['records/train-00000-of-00002.tfrecord', ...]
-    """
-    patterns = (
-        [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
-    )
-    if not patterns:
-        raise ValueError("file_pattern is empty")
-    files = set()
-    for pattern in patterns:
-        files.update(tf.io.gfile.glob(pattern))
-    if not files:
-        raise ValueError(
-            f"no files match, {file_pattern!r} (check the path; quote a "
-            "glob so that the shell passes it on unexpanded)"
-        )
-    return sorted(files)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +217,7 @@ def build_dataset(
         seed=random.SystemRandom().randrange(2**31) if seed is None else seed,
         pipeline_id=pipeline_id,
         counter=(
-            skipped.SKIPPED_RECORDS
+            integrity.SKIPPED_RECORDS
             if skipped_records is None
             else skipped_records
         ),
@@ -273,7 +252,7 @@ class _Run:
     settings: PipelineSettings
     seed: int
     pipeline_id: int
-    counter: skipped.SkippedRecords
+    counter: integrity.SkippedRecords
     name: str
 
     @property
@@ -283,7 +262,7 @@ class _Run:
 
 def _shard_files(file_pattern, input_context):
     """Stage 1: the sorted files, this input pipeline's share of them."""
-    files = list_files(file_pattern)
+    files = integrity.list_files(file_pattern)
     if input_context is None:
         return files, 0
     pipelines = input_context.num_input_pipelines
@@ -306,8 +285,8 @@ def _read_records(run, files, *, shuffle, cycle_length):
             seed=run.seed + run.pipeline_id,
             reshuffle_each_iteration=True,
         )
-    parse = record_positions.with_sentinel(
-        parsing.parse_fn(run.settings), parsing.parsed_spec(run.settings)
+    parse = integrity.with_sentinel(
+        parse_fn(run.settings), parsed_spec(run.settings)
     )
 
     def read(filename):
@@ -323,14 +302,14 @@ def _read_records(run, files, *, shuffle, cycle_length):
                 "serialized": serialized,
             }
         )
-        records = record_positions.add_positions(
+        records = integrity.add_positions(
             records,
             finite=True,
             sentinel_values={"filename": filename},
             shard_end=(run.counter, run.name),
         )
         records = records.map(parse).ignore_errors(log_warning=True)
-        return skip_gaps.count_gaps(
+        return integrity.count_gaps(
             records, run.counter, run.name, "to parse", lambda element: element
         )
 
@@ -361,17 +340,17 @@ def _mix(dataset, run, *, shuffle, repeat, shuffle_buffer_size):
 
 
 def _make_clips(dataset, run, *, finite, num_parallel_calls):
-    """Stage 4: each record's training clip or test views (`clips.py`)."""
+    """Stage 4: each record's training clip or test views."""
     settings = run.settings
     training = settings.training
-    dataset = record_positions.add_positions(dataset, finite=finite)
+    dataset = integrity.add_positions(dataset, finite=finite)
     if training:
-        fn = clips.train_clip_fn(settings, run.base_seed)
+        fn = train_clip_fn(settings, run.base_seed)
     else:
-        fn = clips.test_views_fn(settings)
-    spec = clips.output_spec(settings)
+        fn = test_views_fn(settings)
+    spec = output_spec(settings)
     dataset = dataset.map(
-        record_positions.with_sentinel(fn, spec),
+        integrity.with_sentinel(fn, spec),
         num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
@@ -387,7 +366,7 @@ def _make_clips(dataset, run, *, finite, num_parallel_calls):
             return element["clips"], element["labels"]
         return element
 
-    return skip_gaps.count_gaps(
+    return integrity.count_gaps(
         dataset, run.counter, run.name, "to decode", finalize
     )
 
@@ -425,3 +404,334 @@ def _with_options(dataset, *, sharded):
             tf.data.experimental.AutoShardPolicy.OFF
         )
     return dataset.with_options(options)
+
+
+# Stage 2: a record -> its frames, checked frame count and labels. Runs next
+# to the read of each file: the record, megabytes of JPEG frames, is still in
+# cache, so parsing there costs half the CPU of parsing in a later stage. A
+# record that fails a check raises inside the map; the pipeline skips, logs
+# and counts it.
+
+
+def where_of(parsed, filename, index):
+    return tf.strings.join(
+        [
+            "record ",
+            tf.strings.as_string(index),
+            " of ",
+            filename,
+            " (video '",
+            parsed["video_id"],
+            "')",
+        ]
+    )
+
+
+def _checked_frames(parsed, where):
+    """The frame count, asserted > 0 and equal to `video/num_frames`."""
+    frames = parsed["frames"]
+    count = tf.size(frames)
+    declared = parsed["num_frames"]
+    checks = [
+        tf.debugging.Assert(count > 0, [where, "has no frames"]),
+        tf.debugging.Assert(
+            tf.logical_or(declared < 0, declared == tf.cast(count, tf.int64)),
+            [where, "says video/num_frames =", declared, "but has", count],
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(count)
+
+
+def checked_jpegs(jpegs, where):
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.io.is_jpeg(jpegs)),
+        [where, "has a frame that is not a JPEG"],
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(jpegs)
+
+
+def _labels(label_index, where, *, num_classes, multi_label, require):
+    """Class index (int32, -1 when unlabelled) or multi-hot (float32)."""
+    count = tf.size(label_index)
+    if multi_label:
+        in_range = tf.reduce_all(
+            tf.logical_and(label_index >= 0, label_index < num_classes)
+        )
+        check = tf.debugging.Assert(
+            in_range,
+            [
+                where,
+                "has label indices",
+                label_index,
+                "outside [0,",
+                num_classes,
+                ")",
+            ],
+            summarize=64,
+        )
+        with tf.control_dependencies([check]):
+            hot = tf.reduce_sum(tf.one_hot(label_index, num_classes), axis=0)
+        return tf.minimum(hot, 1.0)
+    checks = [
+        tf.debugging.Assert(
+            count <= 1,
+            [
+                where,
+                "has",
+                count,
+                "labels; pass multi_label=True for multi-label data",
+            ],
+        )
+    ]
+    if require:
+        checks.append(tf.debugging.Assert(count >= 1, [where, "has no label"]))
+    label = tf.concat([label_index, [-1]], axis=0)[0]
+    checks.append(
+        tf.debugging.Assert(
+            tf.logical_or(count == 0, label >= 0),
+            [where, "has a negative label", label],
+        )
+    )
+    if num_classes:
+        checks.append(
+            tf.debugging.Assert(
+                label < num_classes,
+                [where, "has label", label, ">= num_classes =", num_classes],
+            )
+        )
+    with tf.control_dependencies(checks):
+        return tf.cast(label, tf.int32)
+
+
+def label_spec(settings):
+    if settings.multi_label:
+        return tf.TensorSpec([settings.num_classes], tf.float32)
+    return tf.TensorSpec([], tf.int32)
+
+
+def parsed_spec(settings):
+    return {
+        "frames": tf.TensorSpec([None], tf.string),
+        "count": tf.TensorSpec([], tf.int32),
+        "labels": label_spec(settings),
+        "video_id": tf.TensorSpec([], tf.string),
+        "filename": tf.TensorSpec([], tf.string),
+        "index": tf.TensorSpec([], tf.int64),
+    }
+
+
+def parse_fn(settings):
+    """Record -> frames, checked count and labels (may raise: skipped)."""
+
+    def element(record):
+        parsed = features.parse_sequence_example(record["serialized"])
+        where = where_of(parsed, record["filename"], record["index"])
+        return {
+            "frames": parsed["frames"],
+            "count": _checked_frames(parsed, where),
+            "labels": _labels(
+                parsed["label_index"],
+                where,
+                num_classes=settings.num_classes,
+                multi_label=settings.multi_label,
+                require=settings.training,
+            ),
+            "video_id": parsed["video_id"],
+            "filename": record["filename"],
+            "index": record["index"],
+        }
+
+    return element
+
+
+# Stage 4: a parsed record -> a training clip or all its test views.
+#
+# Training (`train_clip_fn`): the clip's frame indices (`sampling`), then the
+# fused decode: only the JPEGs the clip uses are decoded, and of each only the
+# source window that maps onto the random crop (`tf.io.decode_and_crop_jpeg`,
+# `transforms.decode_crop_resize`), which is then resized to the crop. That
+# equals scaling the whole frame and cropping, up to the window's rounding to
+# whole source pixels, and decodes a third of the pixels of a 320p frame for a
+# 224 crop of a short side in [256, 320]; it is the pipeline's largest saving.
+# Augmentation draws from stateless seeds folded from the element's position,
+# so a resumed iterator draws the same crops.
+#
+# Test (`test_views_fn`): the distinct frames of the K clips are decoded once,
+# scaled to the test short side, rounded to uint8 and cut into K x 1 or 3
+# views (`transforms.test_views`: the clip spec's test transform of
+# `nonlocal_tf.models.preprocessing`); they are normalised after batching.
+
+
+def context(element):
+    return {k: element[k] for k in ("labels", "video_id", "filename", "index")}
+
+
+def train_clip_fn(settings, base_seed):
+    spec = settings.spec
+    num_frames = spec.num_frames
+
+    def element(record):
+        where = where_of(record, record["filename"], record["index"])
+        seed = tf.random.experimental.stateless_fold_in(
+            base_seed, record["position"]
+        )
+        time_seed, crop_seed, flip_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3)
+        )
+        indices = sampling.train_frame_indices(
+            record["count"],
+            num_frames,
+            spec.sampling_rate,
+            time_seed,
+            policy=spec.temporal_sampling,
+        )
+        jpegs = tf.ensure_shape(
+            tf.gather(record["frames"], indices), [num_frames]
+        )
+        jpegs = checked_jpegs(jpegs, where)
+        shape = tf.io.extract_jpeg_shape(jpegs[0])
+        window = transforms.train_crop_window(
+            shape[0],
+            shape[1],
+            crop_size=spec.crop_size,
+            jitter_scales=spec.jitter_scales,
+            seed=crop_seed,
+        )
+        flip = False
+        if settings.random_flip:
+            flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+        clip = transforms.decode_crop_resize(
+            jpegs, window, spec.crop_size, flip, spec.jpeg_dct_method
+        )
+        clip = preprocessing.normalize(clip, spec.mean, spec.std)
+        return {"clips": clip, **context(record)}
+
+    return element
+
+
+def test_views_fn(settings):
+    spec = settings.spec
+
+    def element(record):
+        where = where_of(record, record["filename"], record["index"])
+        indices = sampling.test_frame_indices(
+            record["count"],
+            spec.num_frames,
+            spec.sampling_rate,
+            spec.num_test_clips,
+            policy=spec.temporal_sampling,
+        )
+        distinct, positions = tf.unique(tf.reshape(indices, [-1]))
+        jpegs = checked_jpegs(tf.gather(record["frames"], distinct), where)
+        frames = transforms.decode_jpegs(jpegs, spec.jpeg_dct_method)
+        views = transforms.test_views(
+            frames,
+            positions,
+            num_clips=spec.num_test_clips,
+            num_frames=spec.num_frames,
+            crop_size=spec.test_crop_size,
+            num_crops=spec.num_test_crops,
+        )
+        return {"views": views, **context(record)}
+
+    return element
+
+
+def output_spec(settings):
+    spec = settings.spec
+    if settings.training:
+        key = "clips"
+        shape = list(spec.train_input_shape)
+        dtype = tf.float32
+    else:
+        key = "views"
+        shape = [spec.num_test_views, *spec.test_input_shape]
+        dtype = tf.uint8  # normalised after batching: 4x less buffer memory
+    return {
+        key: tf.TensorSpec(shape, dtype),
+        "labels": label_spec(settings),
+        "video_id": tf.TensorSpec([], tf.string),
+        "filename": tf.TensorSpec([], tf.string),
+        "index": tf.TensorSpec([], tf.int64),
+    }
+
+
+# Test views straight from a video file (PyAV), without records: for
+# inference on a few videos (`scripts/predict.py`), the same frames, temporal
+# sampling and spatial transforms as `build_dataset(mode="test")` on records
+# prepared with the same `short_side` / `fps` / time range, except for the
+# JPEG round trip of the records.
+
+
+def read_video_views(
+    path,
+    clip_spec=None,
+    *,
+    short_side=320,
+    fps=None,
+    start_time=None,
+    end_time=None,
+):
+    """All test views of one video file, as `build_dataset` gives them.
+
+    The video is decoded twice: once to count its frames, once to convert
+    only the frames the clips use.
+
+    Args:
+        path: a local video file.
+        clip_spec: the model's `ClipSpec` (frames, rate, sampling, test crop
+            S, K clips x 1 or 3 crops, normalisation); default `ClipSpec()`.
+        short_side: the preparation short side the records would have had
+            (frames are first resized to it, as `prepare_dataset` does);
+            None keeps the video's size.
+        fps: target frame rate, as in preparation; None keeps the source's.
+        start_time: optional time range start, seconds.
+        end_time: optional time range end (exclusive), seconds.
+
+    Returns:
+        float32 tensor (K * num_test_crops, T, S, S, 3), normalised; view
+        `k * num_test_crops + c` is clip k, crop c.
+
+    Raises:
+        video.VideoDecodeError: the file cannot be decoded; its `reason`
+            and message say why.
+
+    Example:
+        >>> views = read_video_views("clip.mp4",
+        ...                          model.clip_spec)  # doctest: +SKIP
+        >>> views.shape  # doctest: +SKIP
+        TensorShape([30, 8, 256, 256, 3])
+    """
+    spec = ClipSpec() if clip_spec is None else ClipSpec.from_dict(clip_spec)
+    selection = {"start_time": start_time, "end_time": end_time, "fps": fps}
+    count = video.count_frames(path, **selection)
+    indices = sampling.test_frame_indices(
+        count,
+        spec.num_frames,
+        spec.sampling_rate,
+        spec.num_test_clips,
+        policy=spec.temporal_sampling,
+    ).numpy()
+    distinct, positions = np.unique(indices.reshape(-1), return_inverse=True)
+    decoded = video.decode_video(
+        path, short_side=short_side, indices=distinct, **selection
+    )
+    if decoded.num_frames != count or not np.array_equal(
+        decoded.indices, distinct
+    ):
+        raise video.VideoDecodeError(
+            path,
+            video.DECODE_ERROR,
+            f"decoding gave {decoded.num_frames} frames, counting gave {count}",
+        )
+    views = transforms.test_views(
+        tf.constant(decoded.frames),
+        tf.constant(positions.reshape(-1), tf.int32),
+        num_clips=spec.num_test_clips,
+        num_frames=spec.num_frames,
+        crop_size=spec.test_crop_size,
+        num_crops=spec.num_test_crops,
+    )
+    return preprocessing.normalize(views, spec.mean, spec.std)

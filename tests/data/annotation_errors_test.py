@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from nonlocal_tf.data import annotations
-from nonlocal_tf.data import label_maps
-from nonlocal_tf.data.annotation_rows import AnnotationError
+from nonlocal_tf.data.annotations import AnnotationError
 from tests import cli_helpers
 from tests.data import helpers
 
@@ -28,7 +27,7 @@ def test_bom_list_header_is_not_a_video(tmp_path):
     listing = _write(tmp_path / "list.csv", "path,label\na.mp4,x\n", bom=True)
     entries = annotations.read_annotations(listing, tmp_path)
     assert [(e.video_id, e.labels) for e in entries] == [("a", ("x",))]
-    assert label_maps.build_label_map(entries) == {"x": 0}
+    assert annotations.build_label_map(entries) == {"x": 0}
 
 
 def test_bom_kinetics_rows_keep_their_labels(tmp_path):
@@ -116,7 +115,7 @@ def test_missing_files_are_file_not_found(tmp_path):
         lambda: annotations.read_annotations(missing, tmp_path),
         lambda: annotations.read_kinetics_csv(missing, tmp_path),
         lambda: annotations.read_video_list(missing),
-        lambda: label_maps.read_label_map(missing),
+        lambda: annotations.read_label_map(missing),
     ):
         with pytest.raises(FileNotFoundError) as caught:
             read()

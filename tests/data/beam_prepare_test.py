@@ -11,10 +11,10 @@ from nonlocal_tf.data import prepare
 from tests.data import helpers
 
 beam_engine = pytest.importorskip(
-    "nonlocal_tf.data.preparation.beam_engine",
+    "nonlocal_tf.data.prepare.beam_engine",
     reason="apache-beam is not installed (the `beam` extra)",
 )
-from nonlocal_tf.data.preparation import records  # noqa: E402
+from nonlocal_tf.data.prepare import records  # noqa: E402
 
 SHORT_SIDE = 96
 NUM_SHARDS = 3
@@ -184,7 +184,7 @@ def test_duplicated_outcomes_are_written_once(inputs, tmp_path):
 
 
 def _plan(inputs, folder):
-    from nonlocal_tf.data.preparation import plan as plan_lib
+    from nonlocal_tf.data.prepare import plan as plan_lib
 
     settings = plan_lib.make_settings(
         inputs["entries"],

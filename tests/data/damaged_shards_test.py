@@ -11,10 +11,8 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.data import integrity
 from nonlocal_tf.data import pipeline
-from nonlocal_tf.data import record_format
-from nonlocal_tf.data import records_check
-from nonlocal_tf.data import skipped
 from tests import cli_helpers
 from tests.data import helpers
 
@@ -62,29 +60,29 @@ def damaged(tmp_path):
 def test_crc32c_matches_tensorflow_headers(tmp_path):
     path = _shard(tmp_path, 0, 1)
     data = path.read_bytes()
-    assert record_format.header_length(data[:12]) == _offsets(path)[1] - 16
-    walk = record_format.walk_headers(path)
+    assert integrity.header_length(data[:12]) == _offsets(path)[1] - 16
+    walk = integrity.walk_headers(path)
     assert (walk.records, walk.damage) == (RECORDS_PER_SHARD, None)
 
 
 def test_checker_names_each_damaged_shard(damaged):
     paths, offsets = damaged
-    checks = records_check.check_records([str(p) for p in paths])
+    checks = integrity.check_records([str(p) for p in paths])
     by_path = {c.path: c for c in checks}
     intact = by_path[str(paths[0])]
     assert intact.ok and intact.records_ok == RECORDS_PER_SHARD
     flipped = by_path[str(paths[1])]
     assert (flipped.records_ok, flipped.lost) == (1, 3)
     assert flipped.damage.offset == offsets[paths[1]]
-    assert flipped.damage.kind == record_format.BAD_DATA_CRC
-    assert flipped.damage.expected_source == records_check.HEADERS
+    assert flipped.damage.kind == integrity.BAD_DATA_CRC
+    assert flipped.damage.expected_source == integrity.HEADERS
     cut = by_path[str(paths[2])]
     assert (cut.records_ok, cut.damage.offset) == (2, offsets[paths[2]])
-    assert cut.damage.kind == record_format.TRUNCATED_RECORD
+    assert cut.damage.kind == integrity.TRUNCATED_RECORD
     # The cut file holds 3 headers; only a report knows the 4th existed.
     assert (cut.expected, cut.lost) == (3, 1)
-    with pytest.raises(records_check.DamagedRecordsError, match="2 of 3"):
-        records_check.require_intact(checks)
+    with pytest.raises(integrity.DamagedRecordsError, match="2 of 3"):
+        integrity.require_intact(checks)
 
 
 def test_the_report_gives_the_expected_counts(damaged, tmp_path):
@@ -94,14 +92,14 @@ def test_the_report_gives_the_expected_counts(damaged, tmp_path):
             {"shard_records": {p.name: RECORDS_PER_SHARD for p in paths}}
         )
     )
-    cut = records_check.check_shard(paths[2])
+    cut = integrity.check_shard(paths[2])
     assert (cut.expected, cut.lost) == (RECORDS_PER_SHARD, 2)
-    assert cut.damage.expected_source == records_check.REPORT
+    assert cut.damage.expected_source == integrity.REPORT
     # Cut exactly between records: invisible without the report.
     boundary = _offsets(paths[0])[3]
     paths[0].write_bytes(paths[0].read_bytes()[:boundary])
-    check = records_check.check_shard(paths[0])
-    assert check.damage.kind == record_format.MISSING_RECORDS
+    check = integrity.check_shard(paths[0])
+    assert check.damage.kind == integrity.MISSING_RECORDS
     assert (check.records_ok, check.lost, check.damage.offset) == (
         3,
         1,
@@ -115,8 +113,8 @@ def test_a_flipped_length_is_resynced_past(tmp_path):
     data = bytearray(path.read_bytes())
     data[offsets[1] + 1] ^= 0x01  # record 1's length field
     path.write_bytes(bytes(data))
-    check = records_check.check_shard(path)
-    assert check.damage.kind == record_format.BAD_LENGTH_CRC
+    check = integrity.check_shard(path)
+    assert check.damage.kind == integrity.BAD_LENGTH_CRC
     assert (check.records_ok, check.expected, check.lost) == (1, 4, 3)
 
 
@@ -140,13 +138,13 @@ def test_prepared_records_take_the_count_from_the_preparation(tmp_path):
         progress=False,
     )
     shard = result.shards[0]
-    expected, source = records_check.expected_records(shard)
-    assert source in (records_check.REPORT, records_check.STATE)
+    expected, source = integrity.expected_records(shard)
+    assert source in (integrity.REPORT, integrity.STATE)
     assert expected == sum(1 for _ in tf.data.TFRecordDataset(shard))
     data = open(shard, "rb").read()
     with open(shard, "wb") as f:
         f.write(data[: len(data) - 100])
-    check = records_check.check_shard(shard)
+    check = integrity.check_shard(shard)
     assert check.damage.expected_source == source
     assert check.lost == 1 and check.expected == expected
 
@@ -154,7 +152,7 @@ def test_prepared_records_take_the_count_from_the_preparation(tmp_path):
 @pytest.mark.parametrize("mode", ["test", "train"])
 def test_pipeline_counts_and_logs_damaged_shards(damaged, caplog, mode):
     paths, offsets = damaged
-    counter = skipped.SkippedRecords()
+    counter = integrity.SkippedRecords()
     dataset = pipeline.build_dataset(
         [str(p) for p in paths],
         replace(SMALL, crop_size=16, jitter_scales=(16, 16)),
@@ -197,7 +195,7 @@ def test_evaluation_reports_expected_and_scored(damaged, tmp_path):
     from nonlocal_tf import training
 
     paths, _ = damaged
-    counter = skipped.SkippedRecords()
+    counter = integrity.SkippedRecords()
     dataset = pipeline.build_dataset(
         [str(p) for p in paths],
         SMALL,
@@ -300,11 +298,11 @@ def test_evaluate_program_writes_the_loss_to_metrics(damaged, tmp_path):
 
 def test_training_log_and_summaries_count_the_loss(damaged, tmp_path):
     from nonlocal_tf import training
-    from nonlocal_tf.training import summaries
+    from nonlocal_tf.training import trainer
     from tests.training import tiny
 
     paths, _ = damaged
-    skipped.SKIPPED_RECORDS.reset()  # the trainer reports the global one
+    integrity.SKIPPED_RECORDS.reset()  # the trainer reports the global one
 
     def dataset_fn(context):
         return pipeline.build_dataset(
@@ -331,12 +329,12 @@ def test_training_log_and_summaries_count_the_loss(damaged, tmp_path):
     try:
         result = training.train(config, tiny.tiny_model, dataset_fn)
     finally:
-        counts = skipped.SKIPPED_RECORDS.summary()
-        skipped.SKIPPED_RECORDS.reset()
+        counts = integrity.SKIPPED_RECORDS.summary()
+        integrity.SKIPPED_RECORDS.reset()
     assert counts["records_lost"] == 4
     (logs,) = result.history
     assert (logs["lost_records"], logs["damaged_shards"]) == (4, 2)
-    scalars = summaries.read_scalars(str(tmp_path / "run" / "train"))
+    scalars = trainer.read_scalars(str(tmp_path / "run" / "train"))
     assert scalars["lost_records"] == [(8, 4.0)]
     assert scalars["damaged_shards"] == [(8, 2.0)]
 

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.data import integrity
 from nonlocal_tf.data import pipeline
-from nonlocal_tf.data import skipped
 from tests.data import helpers
 
 # Frame counts of the 12 index videos, 3 per shard; video v has label v.
@@ -318,7 +318,7 @@ def _corrupt_file(path):
 def test_corrupt_records_are_skipped_counted_and_logged(tmp_path, caplog, mode):
     path = tmp_path / "corrupt.tfrecord"
     good, bad = _corrupt_file(path)
-    counter = skipped.SkippedRecords()
+    counter = integrity.SkippedRecords()
     dataset = pipeline.build_dataset(
         str(path),
         SMALL,

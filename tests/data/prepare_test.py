@@ -101,7 +101,7 @@ def test_good_videos_written_bad_ones_reported(prepared):
     assert len(report["skipped_videos"]) == 5
     assert "skipped 5" in result.summary()
     assert "truncated 1" in result.summary()
-    # Each shard's own count, as TensorFlow reads it back (records_check and
+    # Each shard's own count, as TensorFlow reads it back (`integrity` and
     # the input pipeline compare a damaged shard with it).
     assert report["shard_records"] == {
         os.path.basename(path): sum(1 for _ in tf.data.TFRecordDataset(path))

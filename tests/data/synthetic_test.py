@@ -9,8 +9,6 @@ import pytest
 
 from nonlocal_tf.data import read_video_list
 from nonlocal_tf.data import synthetic
-from nonlocal_tf.data import synthetic_dataset
-from nonlocal_tf.data import synthetic_video
 
 
 def _decode(path):
@@ -60,9 +58,9 @@ def _check_video_content(frames, video):
 
 
 def test_generate_video_is_seeded():
-    a = synthetic_video.generate_video(1, seed=[3, 4])
-    b = synthetic_video.generate_video(1, seed=[3, 4])
-    c = synthetic_video.generate_video(1, seed=[3, 5])
+    a = synthetic.generate_video(1, seed=[3, 4])
+    b = synthetic.generate_video(1, seed=[3, 4])
+    c = synthetic.generate_video(1, seed=[3, 5])
     np.testing.assert_array_equal(a.frames, b.frames)
     assert a.first == b.first and a.second == b.second
     assert not np.array_equal(a.frames, c.frames)
@@ -71,8 +69,8 @@ def test_generate_video_is_seeded():
 @pytest.mark.parametrize("seed", range(6))
 def test_label_is_the_colour_relation_in_the_decoded_video(tmp_path, seed):
     label = seed % 2
-    video = synthetic_video.generate_video(label, seed=seed)
-    path = synthetic_dataset.write_video(tmp_path / "v.mp4", video.frames)
+    video = synthetic.generate_video(label, seed=seed)
+    path = synthetic.write_video(tmp_path / "v.mp4", video.frames)
     frames = _decode(path)
     config = synthetic.SyntheticConfig()
     assert frames.shape == (config.num_frames, config.height, config.width, 3)
@@ -84,7 +82,7 @@ def test_label_is_the_colour_relation_in_the_decoded_video(tmp_path, seed):
 def test_squares_are_far_apart_in_space_and_time():
     config = synthetic.SyntheticConfig()
     for seed in range(40):
-        video = synthetic_video.generate_video(seed % 2, seed=seed)
+        video = synthetic.generate_video(seed % 2, seed=seed)
         first, second = video.first, video.second
         assert first.frames == (0, config.first_frames)
         assert second.frames[0] - first.frames[1] == config.gap_frames > 0
@@ -102,7 +100,7 @@ def test_each_square_alone_says_nothing_about_the_label():
     per_label = 300
     for label in (0, 1):
         for i in range(per_label):
-            video = synthetic_video.generate_video(label, seed=[label, i])
+            video = synthetic.generate_video(label, seed=[label, i])
             counts[label]["first"] += video.first.colour == "red"
             counts[label]["second"] += video.second.colour == "red"
             counts[label]["top"] += video.first.corner.startswith("top")
@@ -113,9 +111,7 @@ def test_each_square_alone_says_nothing_about_the_label():
 
 
 def test_make_dataset_lists_balanced_labels_read_from_the_pixels(tmp_path):
-    data = synthetic_dataset.make_dataset(
-        tmp_path, {"train": 6, "test": 3}, seed=7
-    )
+    data = synthetic.make_dataset(tmp_path, {"train": 6, "test": 3}, seed=7)
     assert data.counts() == {
         "train": {"different_colours": 3, "same_colour": 3},
         "test": {"different_colours": 2, "same_colour": 1},
@@ -132,9 +128,9 @@ def test_make_dataset_lists_balanced_labels_read_from_the_pixels(tmp_path):
         for index, entry in enumerate(listed):
             # Where the squares are comes from the generator; what colour
             # they are, and hence the label, is read from the file.
-            truth = synthetic_video.generate_video(
+            truth = synthetic.generate_video(
                 synthetic.LABEL_MAP[entry.labels[0]],
-                seed=synthetic_dataset.video_seed(7, split, index),
+                seed=synthetic.video_seed(7, split, index),
             )
             first, second = _check_video_content(_decode(entry.path), truth)
             same = entry.labels == ("same_colour",)
@@ -142,9 +138,9 @@ def test_make_dataset_lists_balanced_labels_read_from_the_pixels(tmp_path):
 
 
 def test_make_dataset_is_reproducible(tmp_path):
-    a = synthetic_dataset.make_dataset(tmp_path / "a", {"train": 2}, seed=1)
-    b = synthetic_dataset.make_dataset(tmp_path / "b", {"train": 2}, seed=1)
-    c = synthetic_dataset.make_dataset(tmp_path / "c", {"train": 2}, seed=2)
+    a = synthetic.make_dataset(tmp_path / "a", {"train": 2}, seed=1)
+    b = synthetic.make_dataset(tmp_path / "b", {"train": 2}, seed=1)
+    c = synthetic.make_dataset(tmp_path / "c", {"train": 2}, seed=2)
     for x, y, z in zip(
         a.entries["train"], b.entries["train"], c.entries["train"], strict=True
     ):
@@ -160,21 +156,21 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="do not fit"):
         synthetic.SyntheticConfig(height=32, width=32)
     with pytest.raises(ValueError, match="label must be"):
-        synthetic_video.generate_video(2, seed=0)
+        synthetic.generate_video(2, seed=0)
     with pytest.raises(ValueError, match="even height and width"):
-        synthetic_dataset.write_video(
+        synthetic.write_video(
             tmp_path / "odd.mp4", np.zeros((2, 33, 32, 3), np.uint8)
         )
     with pytest.raises(ValueError, match="at least 1 video"):
-        synthetic_dataset.make_dataset(tmp_path, {"train": 0})
+        synthetic.make_dataset(tmp_path, {"train": 0})
     assert not list(tmp_path.glob("*.tmp-*"))
 
 
 def test_a_failed_write_keeps_the_old_video_and_no_temporary(
     tmp_path, monkeypatch
 ):
-    frames = synthetic_video.generate_video(0, seed=1).frames
-    path = synthetic_dataset.write_video(tmp_path / "v.mp4", frames)
+    frames = synthetic.generate_video(0, seed=1).frames
+    path = synthetic.write_video(tmp_path / "v.mp4", frames)
     before = (tmp_path / "v.mp4").read_bytes()
 
     class FailingFrames:
@@ -193,8 +189,8 @@ def test_a_failed_write_keeps_the_old_video_and_no_temporary(
         open = staticmethod(av.open)
         VideoFrame = FailingFrames
 
-    monkeypatch.setattr(synthetic_dataset, "av", FailingAv)
+    monkeypatch.setattr(synthetic, "av", FailingAv)
     with pytest.raises(OSError, match="disk full"):
-        synthetic_dataset.write_video(path, frames[::-1].copy())
+        synthetic.write_video(path, frames[::-1].copy())
     assert (tmp_path / "v.mp4").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.data import transforms
-from nonlocal_tf.data import video_io
+from nonlocal_tf.data import video
 from nonlocal_tf.models import preprocessing
 from tests.data import helpers
 
@@ -59,7 +59,7 @@ def test_normalize_values():
 )
 def test_scaled_size(size, short, expected):
     assert preprocessing.scaled_size(size[0], size[1], short) == expected
-    assert video_io.scaled_size(size[0], size[1], short) == expected
+    assert video.scaled_size(size[0], size[1], short) == expected
     # As a graph computes it for frames of unknown size.
     in_graph = tf.function(
         lambda h, w: preprocessing.scaled_size(h, w, short),
@@ -123,7 +123,7 @@ def test_window_crop_equals_scale_then_crop(scale):
     """The docstring's claim: within one source pixel of scale-then-crop."""
     height, width = 240, 320
     frames = coordinate_frames(1, height, width)
-    new_h, new_w = video_io.scaled_size(height, width, scale)
+    new_h, new_w = video.scaled_size(height, width, scale)
     whole = helpers.bilinear_resize(frames[0], new_h, new_w)
     for s in range(5):
         y, x, h, w = transforms.train_crop_window(

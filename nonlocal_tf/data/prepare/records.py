@@ -16,7 +16,8 @@ from absl import logging
 
 from nonlocal_tf import fileio
 from nonlocal_tf.data import features
-from nonlocal_tf.data import video_errors
+from nonlocal_tf.data.video import DECODE_ERROR
+from nonlocal_tf.data.video import VideoDecodeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +51,11 @@ def skip(entry, reason, detail):
 
 def skip_of_error(entry, error):
     """The skip of a video whose encoding raised `error`."""
-    if isinstance(error, video_errors.VideoDecodeError):
+    if isinstance(error, VideoDecodeError):
         return skip(entry, error.reason, error.detail)
     if isinstance(error, ValueError):
-        return skip(entry, video_errors.DECODE_ERROR, str(error))
-    return skip(
-        entry, video_errors.DECODE_ERROR, f"{type(error).__name__}: {error}"
-    )
+        return skip(entry, DECODE_ERROR, str(error))
+    return skip(entry, DECODE_ERROR, f"{type(error).__name__}: {error}")
 
 
 def video_outcome(entry, video, label_map):
@@ -64,7 +63,7 @@ def video_outcome(entry, video, label_map):
 
     Args:
         entry: an `annotations.VideoEntry`.
-        video: the `video_jpeg.EncodedVideo`, or the exception its encoding
+        video: the `video.EncodedVideo`, or the exception its encoding
             raised.
         label_map: {class name: index}.
 

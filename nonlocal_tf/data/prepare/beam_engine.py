@@ -34,10 +34,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from nonlocal_tf.data import annotations
-from nonlocal_tf.data.preparation import plan as plan_lib
-from nonlocal_tf.data.preparation import records
-from nonlocal_tf.data.preparation import report
-from nonlocal_tf.data.preparation import workers
+from nonlocal_tf.data.prepare import plan as plan_lib
+from nonlocal_tf.data.prepare import records
+from nonlocal_tf.data.prepare import report
+from nonlocal_tf.data.prepare import workers
 
 SLOTS_FILE = "slots.json"
 DEFAULT_OPTIONS = "--runner=DirectRunner"

@@ -1,8 +1,8 @@
 """Stage 3a: decode + JPEG-encode one video, in worker processes.
 
-TensorFlow-free (PyAV and NumPy only, through `video_jpeg`), so the spawned
-workers stay light. Both engines call `encode_video` with the same
-arguments; the local engine runs it in a process pool, the Beam engine in
+TensorFlow-free (PyAV and NumPy only, through `nonlocal_tf.data.video`), so
+the spawned workers stay light. Both engines call `encode_video` with the
+same arguments; the local engine runs it in a process pool, the Beam engine in
 one child process per DoFn instance (`IsolatedEncoder`), so that a decoder
 that crashes (FFmpeg on a hostile file) costs a skipped video, not the
 pipeline.
@@ -21,8 +21,7 @@ import time
 
 from absl import logging
 
-from nonlocal_tf.data import video_errors
-from nonlocal_tf.data import video_jpeg
+from nonlocal_tf.data import video
 
 # How often a worker checks that its parent is alive, seconds.
 PARENT_POLL_SECONDS = 0.1
@@ -30,7 +29,7 @@ CRASH_DETAIL = "the decoding process died (FFmpeg crashed on this file)"
 
 
 def encode_args(entry, settings):
-    """(args, kwargs) of `video_jpeg.encode_video_jpeg` for one entry.
+    """(args, kwargs) of `video.encode_video_jpeg` for one entry.
 
     Args:
         entry: an `annotations.VideoEntry`.
@@ -49,10 +48,10 @@ def encode_video(entry, settings):
     """Decodes and JPEG-encodes `entry`'s video in this process.
 
     Returns:
-        A `video_jpeg.EncodedVideo`.
+        A `video.EncodedVideo`.
 
     Raises:
-        video_errors.VideoDecodeError: the file cannot be used.
+        video.VideoDecodeError: the file cannot be used.
 
     Example:
         >>> video = encode_video(entry, settings)  # doctest: +SKIP
@@ -60,7 +59,7 @@ def encode_video(entry, settings):
         250
     """
     args, kwargs = encode_args(entry, settings)
-    return video_jpeg.encode_video_jpeg(*args, **kwargs)
+    return video.encode_video_jpeg(*args, **kwargs)
 
 
 def _watch_parent(parent_pid):
@@ -101,14 +100,12 @@ def new_pool(num_workers):
 def submit(pool, entry, settings):
     """Submits `encode_video(entry, settings)` to `pool`; returns a future."""
     args, kwargs = encode_args(entry, settings)
-    return pool.submit(video_jpeg.encode_video_jpeg, *args, **kwargs)
+    return pool.submit(video.encode_video_jpeg, *args, **kwargs)
 
 
 def crash_error(entry):
     """The `VideoDecodeError` reported for a video whose decoder died."""
-    return video_errors.VideoDecodeError(
-        entry.path, video_errors.DECODE_ERROR, CRASH_DETAIL
-    )
+    return video.VideoDecodeError(entry.path, video.DECODE_ERROR, CRASH_DETAIL)
 
 
 class IsolatedEncoder:

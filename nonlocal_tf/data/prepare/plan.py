@@ -22,8 +22,8 @@ import tensorflow as tf
 from absl import logging
 
 from nonlocal_tf import fileio
-from nonlocal_tf.data import label_maps
-from nonlocal_tf.data.preparation import records
+from nonlocal_tf.data import annotations
+from nonlocal_tf.data.prepare import records
 
 UNKNOWN_LABEL = "unknown_label"
 DUPLICATE_ID = "duplicate_id"
@@ -286,15 +286,15 @@ def claim_output_dir(plan):
             preparation of this split from other videos or settings.
     """
     tf.io.gfile.makedirs(plan.output_dir)
-    map_path = os.path.join(plan.output_dir, label_maps.LABEL_MAP_FILE)
+    map_path = os.path.join(plan.output_dir, annotations.LABEL_MAP_FILE)
     if tf.io.gfile.exists(map_path):
-        if label_maps.read_label_map(map_path) != plan.label_map:
+        if annotations.read_label_map(map_path) != plan.label_map:
             raise ValueError(
                 f"label_map differs from {map_path}, which another split in "
                 "this folder uses; prepare with that map (or another folder)"
             )
     else:
-        label_maps.write_label_map(map_path, plan.label_map)
+        annotations.write_label_map(map_path, plan.label_map)
     config_path = os.path.join(plan.state_dir, "config.json")
     tf.io.gfile.makedirs(plan.state_dir)
     if tf.io.gfile.exists(config_path):
