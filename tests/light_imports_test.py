@@ -22,9 +22,7 @@ CASES = {
     "nonlocal_tf.data": "import nonlocal_tf.data",
     "nonlocal_tf.training": "import nonlocal_tf.training",
     "nonlocal_tf.export": "import nonlocal_tf.export",
-    "nonlocal_tf.export.client": (
-        "from nonlocal_tf.export import client, clip_io"
-    ),
+    "nonlocal_tf.export.client": "from nonlocal_tf.export import client",
     "nonlocal_tf.clip_spec": (
         "import nonlocal_tf.clip_spec as c; c.ClipSpec().to_json()"
     ),
@@ -32,13 +30,12 @@ CASES = {
         "from nonlocal_tf.data import annotations; "
         "annotations.read_video_list({list!r})"
     ),
-    "nonlocal_tf.data.label_maps": (
-        "from nonlocal_tf.data import label_maps; "
-        "assert label_maps.load_label_names({label_map!r}) == ['b', 'a']; "
-        "assert label_maps.read_label_map({label_map!r}) == {{'a': 1, 'b': 0}}"
+    "nonlocal_tf.data.annotations label maps": (
+        "from nonlocal_tf.data import annotations; "
+        "assert annotations.load_label_names({label_map!r}) == ['b', 'a']; "
+        "assert annotations.read_label_map({label_map!r}) == {{'a': 1, 'b': 0}}"
     ),
-    "nonlocal_tf.data.video_io": "from nonlocal_tf.data import video_io",
-    "nonlocal_tf.data.video_jpeg": "from nonlocal_tf.data import video_jpeg",
+    "nonlocal_tf.data.video": "from nonlocal_tf.data import video",
     "nonlocal_tf.training.results": (
         "from nonlocal_tf.training import results; "
         "results.compute_results([[[0.2, 0.8]]], [1])"

@@ -1,4 +1,4 @@
-"""Request building and response parsing for TF Serving, REST and gRPC.
+"""The serving client: clips in, predict over REST or gRPC, top-k out.
 
 The REST helpers need only NumPy and the standard library; the gRPC helpers
 import `tensorflow-serving-api` (and through it TensorFlow) when called.
@@ -13,23 +13,37 @@ REST (`POST http://host:8501/v1/models/NAME[/versions/V]:predict`):
 gRPC (port 8500): `PredictionService.Predict` with a `PredictRequest` whose
 `inputs` are `TensorProto`s.
 
-The JSON codec is `rest_codec.py`; addresses, the HTTP POST and the typed
-`ServingError`s (bad address, unreachable, timeout, rejected, unreadable
-answer) are `transport.py`'s, re-exported here.
+The JSON codec, addresses, the HTTP POST and the typed `ServingError`s (bad
+address, unreachable, timeout, rejected, unreadable answer) are
+`transport.py`'s, re-exported here.
+
+Clips from video files (`read_video_clip`, `encode_jpeg`): decoding is
+`nonlocal_tf.data.video`'s (PyAV, the same frame selection as data
+preparation; no TensorFlow), so the REST client stays free of TensorFlow
+and Keras. The client neither resizes nor crops: it sends the sampled
+frames at the video's own size, as JPEG, to `classify_frames`, whose graph
+scales, rounds and crops them with the one implementation of the test
+transform (`nonlocal_tf.models.preprocessing`). Kept small on purpose:
+`num_frames` frames evenly over the whole video (one clip, one view; not
+the test pipeline's K clips at the spec's sampling rate). Multi-view
+prediction is `scripts/predict.py`'s job.
 """
+
+import fractions
 
 import numpy as np
 
+from nonlocal_tf.data import video as video_lib
 from nonlocal_tf.export import transport
-from nonlocal_tf.export.rest_codec import VIDEO_SIGNATURE
-from nonlocal_tf.export.rest_codec import build_rest_request
-from nonlocal_tf.export.rest_codec import parse_rest_response
+from nonlocal_tf.export.transport import VIDEO_SIGNATURE
 from nonlocal_tf.export.transport import ServingAddressError
 from nonlocal_tf.export.transport import ServingConnectionError
 from nonlocal_tf.export.transport import ServingError
 from nonlocal_tf.export.transport import ServingRejectedError
 from nonlocal_tf.export.transport import ServingResponseError
 from nonlocal_tf.export.transport import ServingTimeoutError
+from nonlocal_tf.export.transport import build_rest_request
+from nonlocal_tf.export.transport import parse_rest_response
 
 DEFAULT_REST_PORT = 8501
 DEFAULT_GRPC_PORT = 8500
@@ -51,6 +65,8 @@ __all__ = [
     "VIDEO_SIGNATURE",
     "build_grpc_request",
     "build_rest_request",
+    "encode_jpeg",
+    "evenly_spaced_indices",
     "format_top_k",
     "load_clip",
     "parse_grpc_response",
@@ -59,6 +75,7 @@ __all__ = [
     "predict_rest",
     "prepare_frames_input",
     "prepare_video_input",
+    "read_video_clip",
     "rest_predict_url",
     "top_k_rows",
 ]
@@ -160,6 +177,104 @@ def prepare_frames_input(frames):
     return array
 
 
+# ---------------------------------------------------------------- video files
+
+
+def evenly_spaced_indices(total, num_frames):
+    """`num_frames` indices spread evenly over `range(total)`, ends included.
+
+    Example:
+
+    >>> evenly_spaced_indices(10, 4).tolist()
+    [0, 3, 6, 9]
+    """
+    if total < 1:
+        raise ValueError(f"Cannot sample frames from {total} frames.")
+    return np.round(np.linspace(0, total - 1, num_frames)).astype(np.int64)
+
+
+def read_video_clip(path, num_frames):
+    """`num_frames` RGB frames sampled evenly over a video file, full size.
+
+    The video is decoded twice by `video_lib` (first to count its frames,
+    which containers often misreport, then to convert only the chosen
+    ones), so memory stays at `num_frames` frames whatever its length.
+
+    Args:
+        path: a video file PyAV (FFmpeg) can open.
+        num_frames: how many frames to return (repeats when the video is
+            shorter).
+
+    Returns:
+        A uint8 array (num_frames, H, W, 3).
+
+    Raises:
+        nonlocal_tf.data.VideoDecodeError: the file cannot be decoded (its
+            message says why: missing, empty, not a video, truncated, ...).
+
+    Example:
+
+    ```python
+    frames = read_video_clip("video.mp4", 8)  # (8, H, W, 3) uint8
+    ```
+    """
+    count = video_lib.count_frames(path)
+    indices = evenly_spaced_indices(count, num_frames)
+    distinct, positions = np.unique(indices, return_inverse=True)
+    video = video_lib.decode_video(path, indices=distinct)
+    if not np.array_equal(video.indices, distinct):
+        raise video_lib.VideoDecodeError(
+            path,
+            video_lib.DECODE_ERROR,
+            f"decoding kept frames {video.indices.tolist()}, counting "
+            f"promised {distinct.tolist()}",
+        )
+    return video.frames[positions.reshape(-1)]
+
+
+def encode_jpeg(frames, quality=2):
+    """Encodes RGB frames as JPEG with FFmpeg's MJPEG encoder (4:4:4).
+
+    Args:
+        frames: uint8 array (T, H, W, 3).
+        quality: MJPEG quantiser scale, 1 (best) to 31.
+
+    Returns:
+        A list of T `bytes`, one JPEG each.
+
+    Example:
+
+    ```python
+    jpegs = encode_jpeg(read_video_clip("video.mp4", 8))
+    ```
+    """
+    av = video_lib.av  # None without PyAV
+    if av is None:
+        raise ImportError(
+            "Encoding JPEG frames needs PyAV: pip install 'nonlocal-tf[video]'"
+        )
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            "Frames to encode must be uint8 (T, H, W, 3). Received dtype "
+            f"{frames.dtype} with shape {frames.shape}."
+        )
+    height, width = frames.shape[1:3]
+    encoded = []
+    for frame in frames:
+        context = av.CodecContext.create("mjpeg", "w")
+        context.width = width
+        context.height = height
+        context.pix_fmt = "yuvj444p"
+        context.time_base = fractions.Fraction(1, 25)
+        context.options = {"qmin": str(quality), "qmax": str(quality)}
+        picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        packets = context.encode(picture.reformat(format="yuvj444p"))
+        packets += context.encode(None)
+        encoded.append(b"".join(bytes(packet) for packet in packets))
+    return encoded
+
+
 # ---------------------------------------------------------------- REST
 
 
@@ -235,6 +350,7 @@ def build_grpc_request(
     Returns:
         The `PredictRequest`.
     """
+    # TensorFlow and the serving API only for gRPC: the REST client is light.
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -250,7 +366,7 @@ def build_grpc_request(
 
 def parse_grpc_response(response):
     """`PredictResponse` -> dict output name -> NumPy array."""
-    import tensorflow as tf
+    import tensorflow as tf  # only for gRPC: the REST client is light
 
     return {
         name: tf.make_ndarray(proto) for name, proto in response.outputs.items()
@@ -291,6 +407,7 @@ def predict_grpc(
     ```
     """
     transport.check_grpc_target(target)
+    # gRPC and the serving API only when called: the REST client is light.
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 

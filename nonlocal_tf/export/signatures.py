@@ -1,17 +1,117 @@
-"""The two serving signatures and the `ExportArchive` that holds them.
+"""What the SavedModel holds: the two serving signatures, their in-graph
+preprocessing, the `ExportArchive`, and TF Serving's warm-up requests.
 
 `serving_default` takes float32 `video` (B, T, H, W, 3), RGB in [0, 255];
 `classify_frames` takes JPEG `frames` (B, T). Both normalise with the
-model's clip spec (`preprocessing`) and return `probabilities`,
-`top_k_scores`, `top_k_indices` and `top_k_labels`.
+model's clip spec and return `probabilities`, `top_k_scores`,
+`top_k_indices` and `top_k_labels`.
+
+The preprocessing is the test pipeline's own. Both signatures hand the model
+a float32 clip normalised with the model's `ClipSpec` (`mean`, `std`).
+`classify_frames` also turns each JPEG frame into the single test view the
+evaluation pipeline makes of it. Apart from the JPEG decoding, every step is
+the clip spec's test transform of `nonlocal_tf.models.preprocessing` (the
+`VideoClassifier`'s video converter, and the test pipeline's
+`nonlocal_tf.data.transforms.test_views`):
+1. decode with the spec's IDCT (`jpeg_dct_method`, INTEGER_ACCURATE by
+   default: the pixels libjpeg, PIL and FFmpeg give);
+2. resize bilinearly (half-pixel centres, no anti-aliasing) so that the short
+   side is `test_crop_size`, the long side `floor(long * S / short)`
+   (`resize_short_side`);
+3. round to uint8, as the test pipeline does before cropping (`to_uint8`);
+4. crop the centre `test_crop_size` square (offset `(long - S) // 2`,
+   `test_crops`).
+So `classify_frames` on the JPEG frames of a record gives the probabilities
+`evaluate.py` gives for that record's centre view (1 clip x 1 crop).
+
+Warm-up (`assets.extra/tf_serving_warmup_requests`): TF Serving replays
+these `PredictionLog` records when it loads a version, before marking it
+available, so the first real request does not pay for graph optimisation
+and kernel set-up.
 """
 
+import os
+
 import keras
+import numpy as np
 import tensorflow as tf
 
-from nonlocal_tf.export import preprocessing
+from nonlocal_tf.data import transforms
+from nonlocal_tf.export import client
 from nonlocal_tf.export.client import FRAMES_SIGNATURE
 from nonlocal_tf.export.client import VIDEO_SIGNATURE
+from nonlocal_tf.models import preprocessing as test_transform
+
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def normalize_clip(video, clip_spec):
+    """RGB values in [0, 255] -> the model's input, with the spec's mean/std.
+
+    Example:
+
+    >>> float(normalize_clip(tf.constant([[172.125] * 3]), ClipSpec())[0, 0])
+    1.0
+    """
+    return test_transform.normalize(video, clip_spec.mean, clip_spec.std)
+
+
+def decode_frame(jpeg_bytes, clip_spec):
+    """One JPEG frame -> its centre test view, uint8 (S, S, 3).
+
+    Args:
+        jpeg_bytes: scalar string tensor holding a JPEG (PNG and non-animated
+            GIF are accepted too, as `tf.io.decode_jpeg` does).
+        clip_spec: the model's `ClipSpec`; S is its `test_crop_size`.
+
+    Example:
+
+    >>> jpeg = tf.io.encode_jpeg(tf.zeros([48, 64, 3], tf.uint8))
+    >>> decode_frame(jpeg, ClipSpec(test_crop_size=32)).shape
+    TensorShape([32, 32, 3])
+    """
+    size = clip_spec.test_crop_size
+    frame = transforms.decode_jpeg(jpeg_bytes, clip_spec.jpeg_dct_method)
+    scaled = test_transform.to_uint8(
+        test_transform.resize_short_side(frame, size)
+    )
+    return test_transform.test_crops(scaled[None], size, num_crops=1)[0]
+
+
+def decode_frames(frames, clip_spec):
+    """A batch of JPEG frame sequences -> uint8 clips (B, T, S, S, 3).
+
+    Args:
+        frames: string tensor (B, T) of encoded frames (each frame may have
+            its own size).
+        clip_spec: the model's `ClipSpec`; S is its `test_crop_size`.
+
+    Example:
+
+    >>> jpeg = tf.io.encode_jpeg(tf.zeros([48, 64, 3], tf.uint8))
+    >>> spec = ClipSpec(crop_size=32, jitter_scales=(32, 32),
+    ...                 test_crop_size=32)
+    >>> decode_frames(tf.fill([2, 4], jpeg), spec).shape
+    TensorShape([2, 4, 32, 32, 3])
+    """
+    size = clip_spec.test_crop_size
+    frames = tf.convert_to_tensor(frames, tf.string)
+    flat = tf.reshape(frames, [-1])
+    images = tf.map_fn(
+        lambda jpeg_bytes: decode_frame(jpeg_bytes, clip_spec),
+        flat,
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+        parallel_iterations=16,
+    )
+    output_shape = tf.concat([tf.shape(frames), [size, size, 3]], 0)
+    images = tf.reshape(images, output_shape)
+    return tf.ensure_shape(images, frames.shape.as_list() + [size, size, 3])
+
+
+# ---------------------------------------------------------------- signatures
 
 
 def signature_specs(num_frames, height, width):
@@ -86,7 +186,7 @@ def serving_functions(
         scores_of = tf.function(scores_of, jit_compile=True)
 
     def classify(video):
-        clip = preprocessing.normalize_clip(video, clip_spec)
+        clip = normalize_clip(video, clip_spec)
         # A model cannot run on 0 clips (batch norm refuses the shapes).
         scores = tf.cond(
             tf.shape(clip)[0] > 0,
@@ -113,7 +213,7 @@ def serving_functions(
 
     def serve_frames(frames):
         frames = tf.ensure_shape(frames, frames_spec.shape, name="check_frames")
-        return classify(preprocessing.decode_frames(frames, clip_spec))
+        return classify(decode_frames(frames, clip_spec))
 
     return serve_video, serve_frames
 
@@ -134,3 +234,102 @@ def build_archive(
         FRAMES_SIGNATURE, serve_frames, input_signature=[frames_spec]
     )
     return archive
+
+
+# ---------------------------------------------------------------- warm-up
+
+
+def _ramp_clip(batch_size, num_frames, size):
+    """A deterministic (B, T, size, size, 3) float32 clip in [0, 255]."""
+    count = batch_size * num_frames * size * size * 3
+    values = np.linspace(0.0, 255.0, count, dtype=np.float32)
+    return values.reshape(batch_size, num_frames, size, size, 3)
+
+
+def _jpeg_frames(batch_size, num_frames, height, width):
+    """(B, T) object array of JPEG bytes of gradient images."""
+    rows = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    cols = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    image = np.stack(
+        [rows + 0 * cols, 0 * rows + cols, (rows + cols) / 2], axis=-1
+    ).astype(np.uint8)
+    jpeg = tf.io.encode_jpeg(image, quality=90).numpy()
+    frames = np.empty((batch_size, num_frames), dtype=object)
+    frames[...] = jpeg
+    return frames
+
+
+def warmup_records(
+    model_name,
+    num_frames,
+    crop_size,
+    *,
+    video_signature="serving_default",
+    frames_signature="classify_frames",
+    batch_sizes=(1,),
+):
+    """Builds the warm-up `PredictionLog`s for both serving signatures.
+
+    For each batch size: one float clip for `video_signature`, and two JPEG
+    requests for `frames_signature` (square frames of `crop_size`, and 4:3
+    frames with short side `crop_size * 5 // 4`, which exercise the resize).
+
+    Args:
+        model_name: the TF Serving model name put in `model_spec.name`.
+        num_frames: frames per clip (T).
+        crop_size: frame side the model sees.
+        video_signature: name of the float clip signature.
+        frames_signature: name of the JPEG frames signature.
+        batch_sizes: batch sizes to warm up.
+
+    Returns:
+        A list of `tensorflow_serving.apis.prediction_log_pb2.PredictionLog`.
+
+    Example:
+
+    ```python
+    records = warmup_records("nonlocal", num_frames=8, crop_size=224)
+    write_warmup_file("/models/nonlocal/1", records)
+    ```
+    """
+    # The optional `serving` extra (tensorflow-serving-api), only for warm-up.
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    short = crop_size * 5 // 4
+    requests = []
+    for batch_size in batch_sizes:
+        clip = _ramp_clip(batch_size, num_frames, crop_size)
+        requests.append((video_signature, {"video": clip}))
+        for height, width in ((crop_size, crop_size), (short, short * 4 // 3)):
+            frames = _jpeg_frames(batch_size, num_frames, height, width)
+            requests.append((frames_signature, {"frames": frames}))
+    records = []
+    for signature_name, inputs in requests:
+        request = client.build_grpc_request(
+            model_name, inputs, signature_name=signature_name
+        )
+        records.append(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+        )
+    return records
+
+
+def write_warmup_file(saved_model_dir, records):
+    """Writes records as a TFRecord file where TF Serving looks for them.
+
+    Args:
+        saved_model_dir: the SavedModel version directory.
+        records: `PredictionLog` messages.
+
+    Returns:
+        The path of the written file.
+    """
+    directory = os.path.join(saved_model_dir, WARMUP_DIR)
+    tf.io.gfile.makedirs(directory)
+    path = os.path.join(directory, WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record.SerializeToString())
+    return path

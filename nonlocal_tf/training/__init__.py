@@ -4,14 +4,18 @@ TensorFlow-only. Takes a model builder and a dataset factory; never imports
 the model zoo (programs resolve zoo names and data paths).
 
 The names below are imported on first use (`nonlocal_tf.lazy_imports`), like
-the other packages that pull TensorFlow (`data`, `export`): importing one
-light module of this package (`results`, `metrics`, `record_counts`) does not
-load TensorFlow or Keras.
+the other packages that pull TensorFlow (`data`, `export`): importing the
+light module of this package (`results`) does not load TensorFlow or Keras.
 
 Where things are: `task.py` (model + datasets + train/evaluate of one job),
-`trainer.py` (the training loop), `evaluation.py` (multi-view scoring),
-`results.py` (metrics from per-view scores), `result_files.py`
-(metrics.json, per_class.csv, predictions.csv).
+`trainer.py` (the training loop, its progress log and summaries), `step.py`
+(one distributed step and its loss), `optimizer.py` (momentum SGD and the
+learning-rate schedules), `strategy.py` (the `tf.distribute` strategy and
+this worker's place), `inputs.py` (the per-worker training input),
+`data_service.py` (input on the tf.data service), `checkpointing.py`
+(exact resume), `config.py` (`TrainConfig`), `evaluation.py` (multi-view
+scoring), `results.py` (metrics from per-view scores, and metrics.json,
+per_class.csv, predictions.csv).
 
 Example:
     >>> from nonlocal_tf import training
@@ -36,19 +40,19 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
         "unpack_test_batch": ".evaluation",
         "EvalResult": ".results",
         "compute_results": ".results",
-        "write_metrics_json": ".result_files",
-        "write_per_class_csv": ".result_files",
-        "write_predictions_csv": ".result_files",
-        "per_example_loss": ".losses",
-        "average_precision": ".metrics",
-        "mean_average_precision": ".metrics",
-        "top_k_accuracy": ".metrics",
+        "write_metrics_json": ".results",
+        "write_per_class_csv": ".results",
+        "write_predictions_csv": ".results",
+        "per_example_loss": ".step",
+        "average_precision": ".results",
+        "mean_average_precision": ".results",
+        "top_k_accuracy": ".results",
         "MomentumSGD": ".optimizer",
         "build_optimizer": ".optimizer",
         "weight_decay_exclusions": ".optimizer",
-        "StepSchedule": ".schedules",
-        "WarmupCosineSchedule": ".schedules",
-        "build_schedule": ".schedules",
+        "StepSchedule": ".optimizer",
+        "WarmupCosineSchedule": ".optimizer",
+        "build_schedule": ".optimizer",
         "WorkerInfo": ".strategy",
         "create_strategy": ".strategy",
         "worker_info": ".strategy",

@@ -37,7 +37,7 @@ import urllib.parse
 import tensorflow as tf
 from absl import logging
 
-from nonlocal_tf.data import skipped
+from nonlocal_tf.data import integrity
 
 PROCESSING_MODE = tf.data.experimental.service.ShardingPolicy.DYNAMIC
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -71,7 +71,7 @@ def check_dispatcher(address, timeout=DEFAULT_TIMEOUT_SECONDS):
     Raises:
         DispatcherUnreachableError: nothing answers gRPC at `address`.
     """
-    import grpc
+    import grpc  # gRPC only for this check, not to build the dataset
 
     protocol, target = parse_address(address)
     channel = grpc.insecure_channel(target)
@@ -174,7 +174,7 @@ class ServiceDatasetFn:
 
     def __call__(self, input_context):
         # No py_function may reach the workers: skips are logged there.
-        with skipped.logged_in_graph():
+        with integrity.logged_in_graph():
             dataset = self._dataset_fn(input_context)
         return distribute(dataset, self.address, **self._options)
 

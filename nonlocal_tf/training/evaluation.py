@@ -4,7 +4,8 @@ The test pipeline (`nonlocal_tf.data.build_dataset(mode="test")`) yields all
 views of a video together; `unpack_test_batch` is the one place that knows its
 element layout. `evaluate` runs a model over every view of every video and
 hands the per-view scores to `results.compute_results` (top-1/top-5 or
-Charades-style mAP, video-level and single-view); `result_files` writes them.
+Charades-style mAP, video-level and single-view), whose `write_*` functions
+write them.
 
 The results also say how many videos were scored and how many the records
 should have given (`num_videos_expected`): records skipped because they
@@ -16,8 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from nonlocal_tf.data import skipped
-from nonlocal_tf.training import record_counts
+from nonlocal_tf.data import integrity
 from nonlocal_tf.training import results
 
 _VIEW_KEYS = ("views", "clips", "video", "image")
@@ -165,7 +165,7 @@ def _score_dataset(
             if video_ids is not None:
                 video_ids = results.video_id_strings(video_ids)
                 all_ids.append(video_ids)
-            record_counts.check_labels(
+            results.check_labels(
                 labels, video_ids, scores.shape[-1], multi_label
             )
             scores = results.activate(scores.astype(np.float64), activation)
@@ -239,7 +239,7 @@ def evaluate(
         skipped_records: The `SkippedRecords` the dataset was built with
             (`build_dataset(skipped_records=...)`); default the process-wide
             counter. What it counts while the dataset is read goes into the
-            metrics (`record_counts.add_to_metrics`).
+            metrics (`results.add_to_metrics`).
         jit_compile: Compile a Keras model's forward pass with XLA (one
             compilation per view shape).
 
@@ -253,7 +253,7 @@ def evaluate(
         >>> result = evaluate(model, test_dataset, num_clips=10, num_crops=3)
         >>> result.metrics["top1"], result.metrics["single_view_top1"]
     """
-    counter = skipped_records or skipped.SKIPPED_RECORDS
+    counter = skipped_records or integrity.SKIPPED_RECORDS
     mark = counter.mark()
     scored = _score_dataset(
         _predict_fn(model, jit_compile),
@@ -281,7 +281,7 @@ def evaluate(
         class_names=class_names,
     )
     if max_videos is None:
-        record_counts.add_to_metrics(
+        results.add_to_metrics(
             result.metrics, counter.summary(mark, TEST_PIPELINES)
         )
     return result

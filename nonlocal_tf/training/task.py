@@ -27,8 +27,9 @@ from collections.abc import Callable
 
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import pipeline
+from nonlocal_tf.training import data_service as data_service_lib
 from nonlocal_tf.training import evaluation
-from nonlocal_tf.training import result_files
+from nonlocal_tf.training import results
 from nonlocal_tf.training import strategy as strategy_lib
 from nonlocal_tf.training import trainer
 
@@ -136,9 +137,9 @@ class VideoClassificationTask:
             return self.build_inputs(context, global_batch_size)
 
         if data_service:
-            from nonlocal_tf.training import data_service as service
-
-            dataset_fn = service.service_dataset_fn(dataset_fn, data_service)
+            dataset_fn = data_service_lib.service_dataset_fn(
+                dataset_fn, data_service
+            )
         return trainer.train(
             config,
             lambda: self.build_model("train"),
@@ -176,11 +177,11 @@ class VideoClassificationTask:
             values["setup"] = setup
         values.update(extra or {})
         path = os.path.join(output_dir, "metrics.json")
-        result_files.write_metrics_json(result, path, values)
-        result_files.write_per_class_csv(
+        results.write_metrics_json(result, path, values)
+        results.write_per_class_csv(
             result, os.path.join(output_dir, "per_class.csv")
         )
-        result_files.write_predictions_csv(
+        results.write_predictions_csv(
             result, os.path.join(output_dir, "predictions.csv")
         )
         return path

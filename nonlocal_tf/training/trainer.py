@@ -4,24 +4,31 @@
 boundaries, knows nothing of workers, and neither it nor `fit` saves the
 input position, so a killed run could not end with the same weights as an
 uninterrupted one.
+
+Progress goes to TensorBoard, the log and a progress bar (`IntervalLogger`,
+interval averages). `tf.summary.scalar` is implemented in `tensorboard` (not
+a TensorFlow 2.21 dependency); `write_scalar` writes the same event records
+(scalar plugin metadata, float32 tensor) with TensorFlow's own
+`tf.summary.write`, and `read_scalars` reads them back.
 """
 
 import dataclasses
 import os
+import time
 
 import keras
 import tensorflow as tf
 from absl import logging
+from tensorflow.core.framework import summary_pb2
 
+from nonlocal_tf.data import integrity
 from nonlocal_tf.models import fine_tuning
 from nonlocal_tf.training import checkpointing
 from nonlocal_tf.training import config as config_lib
 from nonlocal_tf.training import inputs
 from nonlocal_tf.training import optimizer as optimizer_lib
-from nonlocal_tf.training import schedules
+from nonlocal_tf.training import step as step_lib
 from nonlocal_tf.training import strategy as strategy_lib
-from nonlocal_tf.training import train_logger
-from nonlocal_tf.training import train_step as train_step_lib
 
 # Keys whose change between a run and its restart does not change results.
 _COSMETIC_KEYS = ("progress_bar", "log_every_steps", "extra")
@@ -63,7 +70,7 @@ def _barrier_fn(strategy, info):
 
 def build_schedule(config):
     """The learning-rate schedule of `config` (a `TrainConfig`)."""
-    return schedules.build_schedule(
+    return optimizer_lib.build_schedule(
         config.schedule,
         base_learning_rate=config.base_learning_rate,
         total_steps=config.train_steps,
@@ -221,7 +228,7 @@ def build_training_step(config, model_fn, dataset_fn, strategy):
         config, model_fn, strategy, schedule, loss_scaling
     )
     data = inputs.WorkerInput(dataset_fn, global_batch_size, info)
-    step = train_step_lib.make_train_step(
+    step = step_lib.make_train_step(
         config,
         model,
         optimizer,
@@ -272,7 +279,7 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
         )
         checkpointing.save_model_config(model, config.model_dir)
 
-    logger = train_logger.IntervalLogger(
+    logger = IntervalLogger(
         config, info, built.global_batch_size, built.schedule
     )
     try:
@@ -411,3 +418,145 @@ def read_run_config(model_dir):
     """The `TrainConfig` recorded in `model_dir/config.json` (or None)."""
     values = config_lib.read_config(model_dir)
     return None if values is None else config_lib.TrainConfig.from_dict(values)
+
+
+# ---------------------------------------------------------------- progress
+# Interval averages to TensorBoard, the log and a bar.
+
+
+def _scalar_metadata():
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
+    return metadata
+
+
+def write_scalar(name, value, step):
+    """Writes one scalar to the default summary writer at `step`.
+
+    Example:
+        >>> with tf.summary.create_file_writer(logdir).as_default():
+        ...     write_scalar("loss", 0.5, step=10)
+    """
+    return tf.summary.write(
+        tag=name,
+        tensor=tf.constant(value, tf.float32),
+        step=step,
+        metadata=_scalar_metadata(),
+    )
+
+
+def read_scalars(logdir):
+    """All scalars in the event files under `logdir`: {tag: [(step, v)]}.
+
+    Example:
+        >>> read_scalars("/tmp/run/train")["loss"][-1]
+    """
+    values = {}
+    for path in sorted(tf.io.gfile.glob(f"{logdir}/events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.HasField("tensor"):
+                    number = float(tf.make_ndarray(value.tensor))
+                else:
+                    number = float(value.simple_value)
+                values.setdefault(value.tag, []).append((event.step, number))
+    return values
+
+
+class IntervalLogger:
+    """Interval averages to TensorBoard, absl logging and a progress bar.
+
+    Only the chief writes summaries and shows the bar; every worker keeps
+    `history`.
+
+    Args:
+        config: The run's `TrainConfig` (`log_every_steps`, `train_steps`,
+            `epochs`, `progress_bar`, `model_dir`).
+        info: The `WorkerInfo` of this process.
+        global_batch_size: Examples per step over all replicas.
+        schedule: The learning-rate schedule (logged per interval).
+    """
+
+    def __init__(self, config, info, global_batch_size, schedule):
+        self._config = config
+        self._chief = info.is_chief
+        self._global_batch_size = global_batch_size
+        self._schedule = schedule
+        self._writer = None
+        if self._chief:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(config.model_dir, "train")
+            )
+        self._progbar = None
+        self.history = []
+        self._reset(time.perf_counter())
+
+    def _reset(self, now):
+        self._loss = self._hits = self._count = 0.0
+        self._steps = 0
+        self._start = now
+
+    def start_epoch(self, epoch, step_in_epoch, steps_in_epoch):
+        if not (self._chief and self._config.progress_bar):
+            return
+        print(f"Epoch {epoch + 1}/{self._config.epochs}", flush=True)
+        self._progbar = keras.utils.Progbar(
+            steps_in_epoch, stateful_metrics=["loss", "accuracy", "lr"]
+        )
+        if step_in_epoch:
+            self._progbar.update(step_in_epoch)
+
+    def step(self, step, step_in_epoch, loss, hits, count, loss_scale):
+        self._loss += loss
+        self._hits += hits
+        self._count += count
+        self._steps += 1
+        learning_rate = float(self._schedule(step - 1))
+        if self._progbar is not None:
+            self._progbar.update(
+                step_in_epoch,
+                values=[
+                    ("loss", self._loss / self._steps),
+                    ("accuracy", self._hits / max(self._count, 1.0)),
+                    ("lr", learning_rate),
+                ],
+            )
+        config = self._config
+        if step % config.log_every_steps and step != config.train_steps:
+            return None
+        now = time.perf_counter()
+        logs = {
+            "step": step,
+            "loss": self._loss / self._steps,
+            "accuracy": self._hits / max(self._count, 1.0),
+            "learning_rate": learning_rate,
+            "examples_per_second": self._global_batch_size
+            * self._steps
+            / max(now - self._start, 1e-9),
+        }
+        if loss_scale is not None:
+            logs["loss_scale"] = loss_scale
+        logs.update(integrity.loss_logs())  # records lost to bad data
+        self.history.append(logs)
+        if self._writer is not None:
+            with self._writer.as_default(step=step):
+                for name, value in logs.items():
+                    if name != "step":
+                        write_scalar(name, value, step)
+            self._writer.flush()
+        if self._progbar is None:
+            logging.info(
+                "step %d/%d: %s",
+                step,
+                config.train_steps,
+                ", ".join(
+                    f"{k}={v:.4g}" for k, v in logs.items() if k != "step"
+                ),
+            )
+        self._reset(now)
+        return logs
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.export import saved_model
+from nonlocal_tf.export import signatures
 from nonlocal_tf.export import versions
-from nonlocal_tf.export import warmup
 from tests.export import helpers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -23,11 +23,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 _CHILD = textwrap.dedent(
     """
     import sys, time
-    from nonlocal_tf.export import saved_model, warmup
+    from nonlocal_tf.export import saved_model, signatures
     from tests.export import helpers
 
     base_dir, marker = sys.argv[1:]
-    write = warmup.write_warmup_file
+    write = signatures.write_warmup_file
 
     def write_then_hang(path, records):
         write(path, records)
@@ -35,7 +35,7 @@ _CHILD = textwrap.dedent(
             f.write(path)
         time.sleep(600)
 
-    saved_model.warmup_lib.write_warmup_file = write_then_hang
+    saved_model.signatures.write_warmup_file = write_then_hang
     saved_model.export_saved_model(
         helpers.tiny_classifier(), base_dir, "m", crop_size=8,
         from_logits=True,
@@ -84,7 +84,7 @@ def test_killed_export_leaves_no_version_and_next_export_succeeds(tmp_path):
     temp_dir = model_dir / temp_name
     # It was killed mid-export: a complete-looking SavedModel, not renamed.
     assert (temp_dir / "saved_model.pb").exists()
-    assert (temp_dir / warmup.WARMUP_DIR / warmup.WARMUP_FILE).exists()
+    assert (temp_dir / signatures.WARMUP_DIR / signatures.WARMUP_FILE).exists()
 
     path = _export(tmp_path)
     assert path == str(model_dir / "1")
@@ -100,7 +100,7 @@ def test_failed_export_cleans_up(tmp_path, monkeypatch):
     def broken(path, records):
         raise OSError("disk full")
 
-    monkeypatch.setattr(saved_model.warmup_lib, "write_warmup_file", broken)
+    monkeypatch.setattr(saved_model.signatures, "write_warmup_file", broken)
     with pytest.raises(OSError, match="disk full"):
         _export(tmp_path, warmup=True)
     assert _entries(tmp_path / "m") == []

@@ -60,7 +60,7 @@ def video_file(tmp_path_factory):
 
 
 def _decoded_video(path):
-    """Every frame, decoded by PyAV here (not through clip_io)."""
+    """Every frame, decoded by PyAV here (not through the client)."""
     with av.open(path) as container:
         return np.stack(
             [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -340,17 +340,15 @@ def test_script_reports_server_errors(exported, rest_server, tmp_path):
 
 
 def test_client_clip_is_whole_frames_evenly_spaced(video_file):
-    from nonlocal_tf.export import clip_io
-
     # 4 of the 10 frames (0, 3, 6, 9), at the video's own size.
-    clip = clip_io.read_video_clip(video_file, 4)
+    clip = client.read_video_clip(video_file, 4)
     assert clip.shape == (4, 32, 40, 3) and clip.dtype == np.uint8
     np.testing.assert_array_equal(
         clip, _decoded_video(video_file)[[0, 3, 6, 9]]
     )
     np.testing.assert_array_equal(
-        clip_io.evenly_spaced_indices(10, 4), [0, 3, 6, 9]
+        client.evenly_spaced_indices(10, 4), [0, 3, 6, 9]
     )
     # More frames than the video has: neighbours repeat, in order.
-    long = clip_io.read_video_clip(video_file, 19)
+    long = client.read_video_clip(video_file, 19)
     np.testing.assert_array_equal(long[::2], _decoded_video(video_file))

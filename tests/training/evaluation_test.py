@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf.training import evaluation
-from nonlocal_tf.training import result_files
 from nonlocal_tf.training import results
 from tests.training import tiny
 
@@ -115,7 +114,7 @@ def test_per_class_csv_and_metrics_json(single_label_data, tmp_path):
         progress=False,
     )
     path = tmp_path / "per_class.csv"
-    result_files.write_per_class_csv(result, str(path))
+    results.write_per_class_csv(result, str(path))
     rows = list(csv.DictReader(path.open()))
     assert [r["class_name"] for r in rows] == names
     video = probabilities.mean(axis=1)
@@ -128,12 +127,12 @@ def test_per_class_csv_and_metrics_json(single_label_data, tmp_path):
         else:
             assert row["top1"] == "nan"
     metrics_path = tmp_path / "metrics.json"
-    result_files.write_metrics_json(result, str(metrics_path), {"model": "x"})
+    results.write_metrics_json(result, str(metrics_path), {"model": "x"})
     values = json.loads(metrics_path.read_text())
     assert values["top1"] == pytest.approx(hits.mean())
     assert values["model"] == "x"
     predictions = tmp_path / "predictions.csv"
-    result_files.write_predictions_csv(result, str(predictions))
+    results.write_predictions_csv(result, str(predictions))
     rows = list(csv.DictReader(predictions.open()))
     assert rows[0]["video_id"] == "video_0"
     assert int(rows[0]["top_indices"].split()[0]) == video[0].argmax()

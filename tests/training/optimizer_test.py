@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from nonlocal_tf.training import optimizer as optimizer_lib
-from nonlocal_tf.training import schedules
 
 RATES = [0.1, 0.1, 0.01, 0.01]  # StepSchedule(0.1, [2])
 MOMENTUM = 0.9
@@ -41,7 +40,7 @@ def test_momentum_sgd_matches_numpy_reference(nesterov):
     w = keras.Variable(w0.astype("float32"), name="kernel")
     b = keras.Variable(b0.astype("float32"), name="bias")
     optimizer = optimizer_lib.MomentumSGD(
-        schedules.StepSchedule(0.1, boundaries=[2]),
+        optimizer_lib.StepSchedule(0.1, boundaries=[2]),
         momentum=MOMENTUM,
         nesterov=nesterov,
         weight_decay=DECAY,
@@ -68,7 +67,7 @@ def test_momentum_sgd_matches_torch_sgd():
     w0 = rng.normal(size=(3, 2))
     w = keras.Variable(w0.astype("float32"))
     optimizer = optimizer_lib.MomentumSGD(
-        schedules.StepSchedule(0.1, boundaries=[2]),
+        optimizer_lib.StepSchedule(0.1, boundaries=[2]),
         momentum=MOMENTUM,
         nesterov=True,
         weight_decay=DECAY,
@@ -90,7 +89,7 @@ def test_momentum_sgd_matches_torch_sgd():
 
 def test_config_round_trip():
     optimizer = optimizer_lib.MomentumSGD(
-        schedules.WarmupCosineSchedule(0.1, 100, warmup_steps=10),
+        optimizer_lib.WarmupCosineSchedule(0.1, 100, warmup_steps=10),
         momentum=0.8,
         nesterov=False,
         weight_decay=3e-4,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from nonlocal_tf.training import schedules
+from nonlocal_tf.training import optimizer as optimizer_lib
 
 
 def _values(schedule, steps):
@@ -15,14 +15,14 @@ def _values(schedule, steps):
 
 def test_step_schedule_matches_paper_recipe():
     # lr 0.01, divided by 10 at 150k and 300k of 400k iterations.
-    schedule = schedules.StepSchedule(0.01, boundaries=[150000, 300000])
+    schedule = optimizer_lib.StepSchedule(0.01, boundaries=[150000, 300000])
     steps = [0, 149999, 150000, 299999, 300000, 399999]
     expected = [0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
     np.testing.assert_allclose(_values(schedule, steps), expected, rtol=1e-6)
 
 
 def test_step_schedule_with_linear_warmup():
-    schedule = schedules.StepSchedule(
+    schedule = optimizer_lib.StepSchedule(
         0.1,
         boundaries=[10],
         factor=0.5,
@@ -35,7 +35,7 @@ def test_step_schedule_with_linear_warmup():
 
 
 def test_warmup_cosine_schedule():
-    schedule = schedules.WarmupCosineSchedule(
+    schedule = optimizer_lib.WarmupCosineSchedule(
         0.1, total_steps=110, warmup_steps=10, end_learning_rate=0.001
     )
     steps = [0, 5, 10, 35, 60, 110, 200]
@@ -54,7 +54,7 @@ def test_warmup_cosine_schedule():
 
 
 def test_cosine_without_warmup_starts_at_base():
-    schedule = schedules.WarmupCosineSchedule(0.4, total_steps=100)
+    schedule = optimizer_lib.WarmupCosineSchedule(0.4, total_steps=100)
     np.testing.assert_allclose(
         _values(schedule, [0, 50, 100]), [0.4, 0.2, 0.0], atol=1e-7
     )
@@ -63,8 +63,8 @@ def test_cosine_without_warmup_starts_at_base():
 @pytest.mark.parametrize(
     "schedule",
     [
-        schedules.StepSchedule(0.01, [5, 9], factor=0.2, warmup_steps=2),
-        schedules.WarmupCosineSchedule(0.1, 50, warmup_steps=5),
+        optimizer_lib.StepSchedule(0.01, [5, 9], factor=0.2, warmup_steps=2),
+        optimizer_lib.WarmupCosineSchedule(0.1, 50, warmup_steps=5),
     ],
     ids=["step", "cosine"],
 )
@@ -81,22 +81,22 @@ def test_schedules_round_trip_through_keras_serialization(schedule):
 
 
 def test_build_schedule_names():
-    step = schedules.build_schedule(
+    step = optimizer_lib.build_schedule(
         "step", base_learning_rate=0.1, total_steps=10, boundaries=[5]
     )
     assert float(step(5)) == pytest.approx(0.01)
-    constant = schedules.build_schedule(
+    constant = optimizer_lib.build_schedule(
         "constant", base_learning_rate=0.3, total_steps=10
     )
     assert float(constant(9)) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="Unknown learning-rate schedule"):
-        schedules.build_schedule(
+        optimizer_lib.build_schedule(
             "linear", base_learning_rate=0.1, total_steps=1
         )
 
 
 def test_bad_boundaries_are_rejected():
     with pytest.raises(ValueError, match="strictly increasing"):
-        schedules.StepSchedule(0.1, boundaries=[10, 5])
+        optimizer_lib.StepSchedule(0.1, boundaries=[10, 5])
     with pytest.raises(ValueError, match="warmup_steps < total_steps"):
-        schedules.WarmupCosineSchedule(0.1, total_steps=10, warmup_steps=10)
+        optimizer_lib.WarmupCosineSchedule(0.1, total_steps=10, warmup_steps=10)

@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 
 from nonlocal_tf import training
-from nonlocal_tf.training import summaries
 from nonlocal_tf.training import trainer
 from nonlocal_tf.training.checkpointing import load_run_weights
 from tests.training import tiny
@@ -56,7 +55,7 @@ def test_run_writes_config_summaries_and_weights(tmp_path):
     assert recorded["run"]["global_batch_size"] == 4
     assert recorded["extra"] == {"model": "tiny"}
 
-    scalars = summaries.read_scalars(str(tmp_path / "train"))
+    scalars = trainer.read_scalars(str(tmp_path / "train"))
     assert {"loss", "accuracy", "learning_rate", "examples_per_second"} <= set(
         scalars
     )

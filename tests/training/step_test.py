@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nonlocal_tf.training import losses
+from nonlocal_tf.training import step
 
 
 def _softmax(x):
@@ -21,7 +21,7 @@ def test_softmax_cross_entropy_with_label_smoothing(smoothing, from_logits):
     target = np.eye(5)[labels] * (1 - smoothing) + smoothing / 5
     expected = -(target * np.log(_softmax(logits))).sum(axis=-1)
     inputs = logits if from_logits else _softmax(logits)
-    got = losses.per_example_loss(
+    got = step.per_example_loss(
         tf.constant(labels),
         tf.constant(inputs, tf.float32),
         from_logits=from_logits,
@@ -38,7 +38,7 @@ def test_sigmoid_cross_entropy_with_label_smoothing(smoothing):
     target = labels * (1 - smoothing) + smoothing / 2
     p = 1 / (1 + np.exp(-logits))
     expected = -(target * np.log(p) + (1 - target) * np.log(1 - p)).mean(-1)
-    got = losses.per_example_loss(
+    got = step.per_example_loss(
         tf.constant(labels),
         tf.constant(logits, tf.float32),
         multi_label=True,
@@ -50,8 +50,8 @@ def test_sigmoid_cross_entropy_with_label_smoothing(smoothing):
 
 def test_top1_hits():
     scores = tf.constant([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
-    hits = losses.top1_hits(tf.constant([1, 2]), scores)
+    hits = step.top1_hits(tf.constant([1, 2]), scores)
     np.testing.assert_array_equal(hits.numpy(), [1.0, 0.0])
     multi = tf.constant([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
-    hits = losses.top1_hits(multi, scores, multi_label=True)
+    hits = step.top1_hits(multi, scores, multi_label=True)
     np.testing.assert_array_equal(hits.numpy(), [1.0, 0.0])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nonlocal_tf.training import metrics
+from nonlocal_tf.training import results
 
 
 def _reference_ap(scores, positives):
@@ -26,7 +26,7 @@ def test_average_precision_hand_example():
     scores = [0.9, 0.8, 0.7, 0.6, 0.5]
     positives = [1, 0, 1, 0, 1]
     expected = (1 + 2 / 3 + 3 / 5) / 3
-    assert metrics.average_precision(scores, positives) == pytest.approx(
+    assert results.average_precision(scores, positives) == pytest.approx(
         expected
     )
 
@@ -34,16 +34,16 @@ def test_average_precision_hand_example():
 def test_average_precision_ties_enter_together():
     # The positive ties with a negative at 0.5: at that threshold precision
     # is 1/3 and recall 1, so AP = 1/3 (sklearn's value), whatever the order.
-    assert metrics.average_precision(
+    assert results.average_precision(
         [0.9, 0.5, 0.5], [0, 1, 0]
     ) == pytest.approx(1 / 3)
-    assert metrics.average_precision(
+    assert results.average_precision(
         [0.9, 0.5, 0.5], [0, 0, 1]
     ) == pytest.approx(1 / 3)
 
 
 def test_average_precision_without_positives_is_nan():
-    assert np.isnan(metrics.average_precision([0.2, 0.1], [0, 0]))
+    assert np.isnan(results.average_precision([0.2, 0.1], [0, 0]))
 
 
 def test_average_precision_matches_reference_on_random_data():
@@ -53,7 +53,7 @@ def test_average_precision_matches_reference_on_random_data():
         positives = rng.random(40) < 0.3
         if not positives.any():
             continue
-        assert metrics.average_precision(scores, positives) == pytest.approx(
+        assert results.average_precision(scores, positives) == pytest.approx(
             _reference_ap(scores, positives)
         )
 
@@ -64,7 +64,7 @@ def test_mean_average_precision_skips_classes_without_positives():
     labels = (rng.random((30, 6)) < 0.25).astype(int)
     labels[:, 4] = 0
     labels[0, 0] = 1
-    mean_ap, per_class = metrics.mean_average_precision(scores, labels)
+    mean_ap, per_class = results.mean_average_precision(scores, labels)
     expected = [
         _reference_ap(scores[:, c], labels[:, c]) for c in (0, 1, 2, 3, 5)
     ]
@@ -78,7 +78,7 @@ def test_top_k_accuracy_matches_reference():
     scores = rng.random((50, 10))
     labels = rng.integers(0, 10, 50)
     for k in (1, 5):
-        assert metrics.top_k_accuracy(scores, labels, k) == pytest.approx(
+        assert results.top_k_accuracy(scores, labels, k) == pytest.approx(
             _reference_top_k(scores, labels, k)
         )
 
@@ -89,17 +89,17 @@ def test_top_k_hand_example():
     )
     labels = np.array([1, 2, 1, 0])
     np.testing.assert_array_equal(
-        metrics.top_k_hits(scores, labels, 1), [True, False, True, False]
+        results.top_k_hits(scores, labels, 1), [True, False, True, False]
     )
     np.testing.assert_array_equal(
-        metrics.top_k_hits(scores, labels, 2), [True, True, True, False]
+        results.top_k_hits(scores, labels, 2), [True, True, True, False]
     )
 
 
 def test_per_class_top_k():
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
     labels = np.array([0, 1, 1, 0])
-    accuracy, counts = metrics.per_class_top_k(scores, labels, 1, 3)
+    accuracy, counts = results.per_class_top_k(scores, labels, 1, 3)
     np.testing.assert_array_equal(counts, [2, 2, 0])
     np.testing.assert_allclose(accuracy[:2], [1.0, 0.5])
     assert np.isnan(accuracy[2])
@@ -107,6 +107,6 @@ def test_per_class_top_k():
 
 def test_bad_labels_are_rejected():
     with pytest.raises(ValueError, match=r"Labels must be in \[0, 3\)"):
-        metrics.top_k_hits(np.zeros((2, 3)), np.array([0, 3]), 1)
+        results.top_k_hits(np.zeros((2, 3)), np.array([0, 3]), 1)
     with pytest.raises(ValueError, match="same"):
-        metrics.mean_average_precision(np.zeros((2, 3)), np.zeros((2, 4)))
+        results.mean_average_precision(np.zeros((2, 3)), np.zeros((2, 4)))

@@ -1,8 +1,75 @@
-"""The distributed training step: forward, loss, gradients, update."""
+"""The distributed training step: forward, loss, gradients, update.
 
+The per-example classification losses (single-label softmax, multi-label
+sigmoid) and the top-1 hits the step reports are here too.
+"""
+
+import keras
 import tensorflow as tf
 
-from nonlocal_tf.training import losses
+# ---------------------------------------------------------------- losses
+
+
+def per_example_loss(
+    labels,
+    predictions,
+    *,
+    multi_label=False,
+    from_logits=False,
+    label_smoothing=0.0,
+):
+    """Cross-entropy per example, in float32.
+
+    Single-label: `labels` are class indices `(B,)`; softmax cross-entropy
+    against the smoothed one-hot target `(1 - e) * onehot + e / C`.
+    Multi-label: `labels` are multi-hot `(B, C)`; sigmoid cross-entropy
+    against `(1 - e) * y + e / 2`, averaged over classes.
+
+    Args:
+        labels: Integer `(B,)` or multi-hot `(B, C)` labels.
+        predictions: `(B, C)` probabilities or logits (`from_logits`).
+        multi_label: Multi-label (sigmoid) instead of softmax.
+        from_logits: `predictions` are logits.
+        label_smoothing: Smoothing `e` in [0, 1).
+
+    Returns:
+        A float32 `(B,)` tensor.
+
+    Example:
+        >>> per_example_loss(tf.constant([2]), probabilities,
+        ...                  label_smoothing=0.1)
+    """
+    predictions = tf.cast(predictions, tf.float32)
+    if multi_label:
+        labels = tf.cast(labels, tf.float32)
+        return keras.losses.binary_crossentropy(
+            labels,
+            predictions,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
+    num_classes = predictions.shape[-1]
+    if num_classes is None:
+        num_classes = tf.shape(predictions)[-1]
+    one_hot = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+    return keras.losses.categorical_crossentropy(
+        one_hot,
+        predictions,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+    )
+
+
+def top1_hits(labels, predictions, *, multi_label=False):
+    """1.0 where the top-scoring class is the label (or one of the labels)."""
+    top = tf.argmax(predictions, axis=-1, output_type=tf.int32)
+    if multi_label:
+        hit = tf.gather(tf.cast(labels, tf.float32), top, batch_dims=1)
+        return tf.cast(hit > 0.5, tf.float32)
+    return tf.cast(tf.equal(top, tf.cast(labels, tf.int32)), tf.float32)
+
+
+# ---------------------------------------------------------------- step
 
 
 def replica_loss(config, model, clips, labels, global_batch_size):
@@ -20,7 +87,7 @@ def replica_loss(config, model, clips, labels, global_batch_size):
         regularisation losses, and the model's outputs.
     """
     predictions = model(clips, training=True)
-    per_example = losses.per_example_loss(
+    per_example = per_example_loss(
         labels,
         predictions,
         multi_label=config.multi_label,
@@ -72,9 +139,7 @@ def make_train_step(
             scaled_loss = optimizer.scale_loss(loss) if loss_scaling else loss
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply(gradients, model.trainable_variables)
-        hits = losses.top1_hits(
-            labels, predictions, multi_label=config.multi_label
-        )
+        hits = top1_hits(labels, predictions, multi_label=config.multi_label)
         count = tf.cast(tf.shape(hits)[0], tf.float32)
         return loss, tf.reduce_sum(hits), count
 
