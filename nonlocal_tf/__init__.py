@@ -13,12 +13,21 @@ their point. A process that has imported Keras before `import nonlocal_tf`
 gets the model classes registered with `keras.saving` at once (for
 `.keras` files); otherwise `import nonlocal_tf.models` does it.
 
+Importing `nonlocal_tf` before TensorFlow sets `TF_ENABLE_ONEDNN_OPTS=1`
+unless the variable is set: TensorFlow turns its oneDNN CPU kernels on by
+default only on CPUs with AVX-512, and on a 2-core AVX2 CPU they made a
+C2D/I3D R50 training step about 2x faster (the Conv3D gradients; see
+docs/performance.md). `TF_ENABLE_ONEDNN_OPTS=0` turns them off (results then
+differ by float rounding). A process that imported TensorFlow first keeps
+TensorFlow's own choice.
+
 Example:
 
 >>> from nonlocal_tf import NonLocalBlock
 >>> block = NonLocalBlock(instantiation="dot_product")
 """
 
+import os
 import sys
 
 from nonlocal_tf import lazy_imports
@@ -36,6 +45,10 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
     },
 )
 __all__ = [*__all__, "__version__"]
+
+# TensorFlow reads it when it loads: nothing to do once it is imported.
+if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # Where Keras is already loaded, register the model classes (and the zoo's
 # presets) now, so `keras.saving.load_model` finds them right after

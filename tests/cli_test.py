@@ -1,6 +1,8 @@
 """`nonlocal_tf.cli.run`: one `error:` line for user mistakes, tracebacks for
-bugs, 130 for Ctrl-C, tracebacks back with --verbosity=1."""
+bugs, 130 for Ctrl-C, tracebacks back with --verbosity=1; the program's own
+`--help`, exit 0; TensorFlow's start-up notices and chatter dropped."""
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,11 @@ from tests import cli_helpers
 
 PROGRAM = textwrap.dedent(
     """
+    '''A toy program: raises what --raise_ says.
+
+      python program.py --raise_=usage
+    '''
+
     import signal
     from absl import app, flags
     from nonlocal_tf import cli
@@ -125,3 +132,64 @@ def test_is_user_error():
     assert cli.is_user_error(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"))
     assert not cli.is_user_error(AttributeError("x"))
     assert not cli.is_user_error(KeyError("x"))
+
+
+@pytest.mark.parametrize("flag", ["--help", "-?", "--helpshort"])
+def test_help_is_the_programs_own_and_exits_0(program, flag):
+    completed = _run(program, flag)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    text = completed.stdout
+    assert text.startswith("A toy program: raises what --raise_ says.")
+    assert "  python program.py --raise_=usage" in text
+    assert "  --raise_: What to raise." in text
+    assert "  --colour: <red|blue>: An enum." in text
+    assert "--verbosity" not in text  # absl's, in --helpfull
+    assert "Try --helpfull" in text
+
+
+def test_helpfull_lists_every_flag_and_exits_0(program):
+    completed = _run(program, "--helpfull")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("A toy program")
+    for flag in ("--raise_", "--colour", "--verbosity", "--helpfull"):
+        assert flag in completed.stdout, flag
+
+
+def test_startup_lines_kept_drops_only_the_log_below_the_level():
+    notices = (
+        "WARNING: All log messages before absl::InitializeLog() is called "
+        "are written to STDERR\n"
+        "I0000 00:00:1796659348.576257   18320 port.cc:153] oneDNN custom "
+        "operations are on.\n"
+        "2026-01-30 22:44:42.456316: W tensorflow/core/x.cc:12] a warning\n"
+        "E0000 00:00:1796659387.798792   18826 cuda_platform.cc:52] failed "
+        "call to cuInit: INTERNAL\n"
+    )
+    others = (
+        "/x/y.py:3: UserWarning: kept\n"
+        "  warnings.warn(x)\n"
+        "F0000 00:00:1.5 1 a.cc:1] fatal\n"
+    )
+    text = notices + others
+    assert cli.startup_lines_kept(text, 0) == text
+    assert cli.startup_lines_kept(text, 3) == others
+    kept = cli.startup_lines_kept(text, 2)
+    assert "cuInit" in kept and "oneDNN" not in kept and "a warning" not in kept
+
+
+def _record(level, msg, *args):
+    return logging.LogRecord("absl", level, "x.py", 1, msg, args, None)
+
+
+def test_tensorflow_chatter_is_dropped_and_nothing_else():
+    chatter = cli.TensorFlowChatter()
+    sharding = "Sharding callback duration: %s microseconds"
+    assert not chatter.filter(_record(logging.INFO, sharding, 656))
+    renamed = (
+        "Function `%s` contains input name(s) %s with unsupported "
+        "characters which will be renamed to %s in the SavedModel."
+    )
+    assert not chatter.filter(_record(logging.INFO, renamed, "f", "a", "b"))
+    assert chatter.filter(_record(logging.WARNING, sharding, 656))
+    assert chatter.filter(_record(logging.INFO, "Exported %s", "x"))

@@ -15,6 +15,13 @@ the damage is (a CRC mismatch, a cut-off file). Exit status 1, with one
 """
 
 from absl import flags
+from tqdm import tqdm
+
+from nonlocal_tf import cli
+from nonlocal_tf import fileio
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
@@ -42,29 +49,23 @@ def _as_json(check):
 
 def main(argv):
     del argv
-    from tqdm import tqdm
+    from nonlocal_tf.data import integrity
 
-    from nonlocal_tf import fileio
-    from nonlocal_tf.data import pipeline
-    from nonlocal_tf.data import records_check
-
-    files = pipeline.list_files(FLAGS.records)
+    files = integrity.list_files(FLAGS.records)
     with tqdm(
         total=len(files), unit="shard", disable=not FLAGS.progress
     ) as bar:
-        checks = records_check.check_records(
+        checks = integrity.check_records(
             files, parse=FLAGS.parse, progress=lambda _: bar.update()
         )
-    print(records_check.format_table(checks))
+    print(integrity.format_table(checks))
     if FLAGS.output_json:
         fileio.atomic_write_json(
             FLAGS.output_json, [_as_json(c) for c in checks], indent=1
         )
-    records_check.require_intact(checks)
+    integrity.require_intact(checks)
 
 
 def run():
     """The console command `nonlocal-check-records`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -16,6 +16,7 @@ from nonlocal_tf.clip_spec import DCT_METHODS
 from nonlocal_tf.clip_spec import TEMPORAL_SAMPLING
 from nonlocal_tf.clip_spec import TEST_HEADS
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.data import annotations
 
 MODEL_HELP = (
     "The model: a zoo name or alias (nonlocal_tf.zoo.list_models()), a "
@@ -46,10 +47,6 @@ CLIP_FLAGS = {
 }
 
 
-# The clip flags this program defined (the overrides it reads).
-_DEFINED = []
-
-
 def define_model_flags(num_classes_help, *, weights=True):
     """--model, --weights, --width_per_group, --num_classes.
 
@@ -77,7 +74,6 @@ def define_clip_flags(names=tuple(CLIP_FLAGS), defaults=None):
     """
     defaults = defaults or {}
     for name in names:
-        _DEFINED.append(name)
         kind, text = CLIP_FLAGS[name]
         default = defaults.get(name)
         help_text = f"{text} {_DEFAULT if default is None else ''}".strip()
@@ -88,9 +84,21 @@ def define_clip_flags(names=tuple(CLIP_FLAGS), defaults=None):
 
 
 def clip_overrides(flag_values, names=None):
-    """`{field: value}` of the clip flags given (not None)."""
+    """`{field: value}` of the clip flags given (not None).
+
+    Args:
+        flag_values: the parsed flags.
+        names: the clip flags to read; default those `define_clip_flags`
+            defined there.
+    """
+    if names is None:
+        names = [
+            name
+            for name in CLIP_FLAGS
+            if flag_values.find_module_defining_flag(name) == __name__
+        ]
     values = {}
-    for name in _DEFINED if names is None else names:
+    for name in names:
         if name not in flag_values:
             continue
         value = flag_values[name].value
@@ -182,7 +190,7 @@ def resolve_model(
         num_classes: the class count instead of `--num_classes`.
         input_shape_fn: `fn(spec) -> (T, H, W, 3)`; default
             `(None, None, None, 3)`.
-        clip_names: the clip flags to apply; default all it defined.
+        clip_names: the clip flags to apply; default all defined.
         load_weights: load `--weights` (or a run's own).
         **get_model_kwargs: more `zoo.get_model` arguments for zoo names
             (e.g. `classifier_activation`, `dropout_rate`).
@@ -207,7 +215,7 @@ def resolve_model(
     elif not weights and zoo.is_architecture_name(source):
         logging.warning("No --weights: the model is randomly initialised.")
     # A ValueError (an argument that does not apply to this source) is one
-    # line through the runner.
+    # line through `cli.run`.
     model = zoo.load_model(
         source,
         weights=weights or None,
@@ -242,9 +250,7 @@ def class_names(label_map, records, num_classes):
     Returns:
         `(names or None, num_classes)`.
     """
-    from nonlocal_tf.data import label_maps
-
     try:
-        return label_maps.resolve_class_names(label_map, records, num_classes)
+        return annotations.resolve_class_names(label_map, records, num_classes)
     except ValueError as error:
         raise app.UsageError(str(error)) from None

@@ -18,7 +18,13 @@ that does not fit --model) end with one `error: ...` line and exit status 1;
 --verbosity=1 adds the traceback and the tensor-by-tensor report.
 """
 
+from absl import app
 from absl import flags
+
+from nonlocal_tf import cli
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Zoo model name or alias.", required=True)
@@ -44,8 +50,6 @@ flags.DEFINE_alias("classes", "num_classes")
 
 def main(argv):
     del argv
-    from absl import app
-
     from nonlocal_tf.zoo import convert
 
     if (FLAGS.output is None) == (FLAGS.to_preset is None):
@@ -65,6 +69,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-convert-weights`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

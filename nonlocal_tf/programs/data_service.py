@@ -18,6 +18,11 @@ TensorFlow and the record files (the same paths), not this package.
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum(
@@ -64,6 +69,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-data-service`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -30,7 +30,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from nonlocal_tf import cli
+from nonlocal_tf import data
+from nonlocal_tf import export
+from nonlocal_tf import training
 from nonlocal_tf.programs import common
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 
@@ -79,8 +86,6 @@ def load_model(num_classes):
     if bool(source) == bool(FLAGS.saved_model):
         raise app.UsageError("Give exactly one of --model and --saved_model.")
     if FLAGS.saved_model:
-        from nonlocal_tf import export
-
         classifier = export.SavedModelClassifier(FLAGS.saved_model)
         spec = classifier.clip_spec
         if spec is None:
@@ -123,9 +128,6 @@ def print_metrics(metrics):
 
 def main(argv):
     del argv
-    from nonlocal_tf import data
-    from nonlocal_tf import training
-
     data.list_files(FLAGS.test_records)  # a pattern that matches nothing
     names, num_classes = common.class_names(
         FLAGS.label_map, FLAGS.test_records, FLAGS.num_classes
@@ -169,6 +171,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-evaluate`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -22,7 +22,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from nonlocal_tf import cli
+from nonlocal_tf.data import annotations
 from nonlocal_tf.programs import common
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("keras_model", None, "A .keras file (same as --model).")
@@ -101,7 +106,6 @@ def _is_video_classifier(path):
 
 def main(argv):
     del argv
-    from nonlocal_tf.data import label_maps
     from nonlocal_tf.export import saved_model
 
     source = FLAGS.model or FLAGS.keras_model
@@ -109,7 +113,7 @@ def main(argv):
         raise app.UsageError("Give exactly one of --model and --keras_model.")
     label_names = None
     if FLAGS.labels:
-        label_names = label_maps.load_label_names(FLAGS.labels)
+        label_names = annotations.load_label_names(FLAGS.labels)
     model, spec = _load(source, label_names)
     if label_names is None:
         label_names = getattr(model, "class_names", None)  # a trained run's
@@ -139,6 +143,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-export`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

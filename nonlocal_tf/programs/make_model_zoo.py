@@ -13,6 +13,12 @@ import pathlib
 
 from absl import flags
 
+from nonlocal_tf import cli
+from nonlocal_tf import fileio
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
+
 # nonlocal_tf/programs/make_model_zoo.py -> the checkout's root.
 CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -25,7 +31,6 @@ flags.DEFINE_bool("check", False, "Only compare; exit 1 when out of date.")
 
 def main(argv):
     del argv
-    from nonlocal_tf import fileio
     from nonlocal_tf.zoo import model_zoo_table
 
     text = model_zoo_table.render_markdown()
@@ -45,6 +50,4 @@ def main(argv):
 
 def run():
     """`python scripts/make_model_zoo.py` (no console command)."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

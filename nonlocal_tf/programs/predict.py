@@ -19,10 +19,20 @@ with its embedded clip spec):
 
 import os
 
+import numpy as np
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
+from nonlocal_tf import data
+from nonlocal_tf import export
+from nonlocal_tf import fileio
+from nonlocal_tf import training
+from nonlocal_tf.data import annotations
 from nonlocal_tf.programs import common
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("video", None, "The video file.")
@@ -57,9 +67,7 @@ flags.mark_flag_as_required("video")
 def load_labels():
     if not FLAGS.labels:
         return None
-    from nonlocal_tf.data import label_maps
-
-    return label_maps.load_label_names(FLAGS.labels)
+    return annotations.load_label_names(FLAGS.labels)
 
 
 def load_model(names):
@@ -67,8 +75,6 @@ def load_model(names):
     if bool(FLAGS.model) == bool(FLAGS.saved_model):
         raise app.UsageError("Give exactly one of --model and --saved_model.")
     if FLAGS.saved_model:
-        from nonlocal_tf import export
-
         model = export.SavedModelClassifier(FLAGS.saved_model)
         if model.clip_spec is None:
             raise app.UsageError(
@@ -86,12 +92,6 @@ def main(argv):
     del argv
     if not os.path.isfile(FLAGS.video):
         raise FileNotFoundError(f"--video {FLAGS.video}: no such file")
-    import numpy as np
-
-    from nonlocal_tf import data
-    from nonlocal_tf import fileio
-    from nonlocal_tf import training
-
     names = load_labels()
     model, spec = load_model(names)
     views = data.read_video_views(
@@ -136,6 +136,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-predict`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -25,10 +25,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
-# Only TensorFlow-free modules at import time: the decoding worker processes
-# re-import the program's module.
+from nonlocal_tf import cli
+
+# Only TensorFlow-free modules at import time: `cli.run` loads TensorFlow
+# quietly (programs/__init__.py), and the decoding worker processes re-import
+# the program's module.
 from nonlocal_tf.data import annotations
-from nonlocal_tf.data import label_maps
 
 FLAGS = flags.FLAGS
 
@@ -110,17 +112,17 @@ def main(argv):
         bad_rows=FLAGS.bad_annotation_rows,
     )
     map_path = FLAGS.label_map or os.path.join(
-        FLAGS.output_dir, label_maps.LABEL_MAP_FILE
+        FLAGS.output_dir, annotations.LABEL_MAP_FILE
     )
     if os.path.exists(map_path):
-        label_map = label_maps.read_label_map(map_path)
+        label_map = annotations.read_label_map(map_path)
         logging.info(
             "Using label map %s (%d classes)", map_path, len(label_map)
         )
     elif FLAGS.label_map:
         raise app.UsageError(f"--label_map {FLAGS.label_map} does not exist")
     else:
-        label_map = label_maps.build_label_map(entries)
+        label_map = annotations.build_label_map(entries)
         logging.info("Built a label map of %d classes", len(label_map))
     result = prepare.prepare_dataset(
         entries,
@@ -151,6 +153,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-prepare-data`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

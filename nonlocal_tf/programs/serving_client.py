@@ -28,8 +28,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
 from nonlocal_tf.export import client
-from nonlocal_tf.export import clip_io
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("clip", None, "A .npy clip (T, H, W, 3) or batch.")
@@ -73,14 +73,14 @@ def _signature():
 
 def _inputs(signature):
     if FLAGS.video:
-        frames = clip_io.read_video_clip(FLAGS.video, FLAGS.num_frames)
-        jpegs = clip_io.encode_jpeg(frames)
+        frames = client.read_video_clip(FLAGS.video, FLAGS.num_frames)
+        jpegs = client.encode_jpeg(frames)
         return {"frames": client.prepare_frames_input(jpegs)}
     clips = client.prepare_video_input(client.load_clip(FLAGS.clip))
     if signature == client.VIDEO_SIGNATURE:
         return {"video": clips}
     clips = np.clip(np.round(clips), 0, 255).astype(np.uint8)
-    jpegs = [clip_io.encode_jpeg(clip) for clip in clips]
+    jpegs = [client.encode_jpeg(clip) for clip in clips]
     return {"frames": client.prepare_frames_input(jpegs)}
 
 
@@ -100,6 +100,8 @@ def _predict(inputs, signature):
         )
         return outputs, url
     server = FLAGS.server or f"localhost:{client.DEFAULT_GRPC_PORT}"
+    # gRPC requests are TensorFlow protos: TensorFlow loads here (only).
+    cli.import_tensorflow()
     outputs = client.predict_grpc(
         server,
         FLAGS.model_name,
@@ -121,6 +123,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-serving-client`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main)

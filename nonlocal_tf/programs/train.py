@@ -39,6 +39,7 @@ multi-view evaluation written to <model_dir>/eval/ (metrics.json,
 per_class.csv, predictions.csv).
 """
 
+import dataclasses
 import os
 import sys
 
@@ -46,10 +47,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from nonlocal_tf import cli
+from nonlocal_tf import data
+from nonlocal_tf import training
 from nonlocal_tf.programs import common
-from nonlocal_tf.programs import config_flags
-from nonlocal_tf.training import config as config_lib
-from nonlocal_tf.training import strategy as strategy_lib
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 
@@ -97,22 +101,116 @@ flags.DEFINE_list(
     "lr_boundary_epochs", [], "Step schedule: decay epochs (instead of steps)."
 )
 flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs (instead).")
-config_flags.define_dataclass_flags(
-    config_lib.TrainConfig,
-    exclude=("extra",),
-    defaults={"batch_size_per_replica": 8, "log_every_steps": 50},
-    choices={
-        "schedule": config_lib.SCHEDULES,
-        "mixed_precision": config_lib.PRECISION_POLICIES,
-        "strategy": strategy_lib.STRATEGIES,
-    },
-    # The names these settings had before they were generated.
-    aliases={
-        "base_lr": "base_learning_rate",
-        "lr_schedule": "schedule",
-        "warmup_start_lr": "warmup_start_learning_rate",
-        "end_lr": "end_learning_rate",
-    },
+
+# The run's `TrainConfig` (nonlocal_tf/training/config.py): one flag per
+# field, with its default and accepted values (tests/scripts/
+# train_flags_test.py checks that they agree).
+flags.DEFINE_string(
+    "model_dir", None, "Checkpoints, summaries, config.json, final weights."
+)
+flags.DEFINE_integer(
+    "batch_size_per_replica",
+    8,
+    "Clips per replica per step; the global batch is this times the number "
+    "of replicas.",
+)
+flags.DEFINE_integer("train_steps", None, "Total optimizer steps.")
+flags.DEFINE_integer(
+    "epochs", None, "Number of epochs (instead of --train_steps)."
+)
+flags.DEFINE_integer(
+    "steps_per_epoch",
+    None,
+    "Steps per epoch (progress bar, epoch boundaries, checkpoints at epoch "
+    "ends). Default: from the training examples with --epochs, "
+    "--lr_boundary_epochs or --warmup_epochs, else --train_steps.",
+)
+flags.DEFINE_enum(
+    "schedule",
+    "step",
+    ["step", "cosine", "constant"],
+    "Learning rate schedule.",
+)
+flags.DEFINE_float(
+    "base_learning_rate", 0.01, "Rate before decay (after warm-up)."
+)
+flags.DEFINE_list(
+    "lr_boundaries",
+    [],
+    "Step schedule: steps at which the rate is multiplied by --lr_factor.",
+)
+flags.DEFINE_float("lr_factor", 0.1, "Step schedule multiplier.")
+flags.DEFINE_integer(
+    "warmup_steps", 0, "Linear warm-up length (both schedules)."
+)
+flags.DEFINE_float(
+    "warmup_start_learning_rate", 0.0, "Rate at step 0 of the warm-up."
+)
+flags.DEFINE_float("end_learning_rate", 0.0, "Cosine schedule's final rate.")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+flags.DEFINE_boolean("nesterov", True, "Nesterov momentum.")
+flags.DEFINE_float(
+    "weight_decay", 1e-4, "L2 coefficient added to the gradient (Caffe2 form)."
+)
+flags.DEFINE_boolean(
+    "decay_norm", False, "Also decay normalization parameters."
+)
+flags.DEFINE_boolean("decay_bias", False, "Also decay biases.")
+flags.DEFINE_string(
+    "freeze",
+    "",
+    'Fine-tuning: "backbone" (all but the classifier), '
+    '"stages:stem,res2,..." (those parts) or "bn" (every batch norm, '
+    'statistics and affine); "" trains everything.',
+)
+flags.DEFINE_float(
+    "head_learning_rate_multiplier",
+    1.0,
+    "The classifier's learning rate relative to the rest (fine-tuning a new "
+    "head).",
+)
+flags.DEFINE_float(
+    "label_smoothing", 0.0, "Label smoothing of the cross-entropy."
+)
+flags.DEFINE_boolean(
+    "multi_label", False, "Labels are multi-hot (sigmoid cross-entropy)."
+)
+flags.DEFINE_boolean(
+    "from_logits", False, "The model outputs logits (else probabilities)."
+)
+flags.DEFINE_enum(
+    "mixed_precision",
+    "float32",
+    ["float32", "mixed_float16", "mixed_bfloat16"],
+    "Precision policy (mixed_float16 with dynamic loss scaling).",
+)
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy.",
+)
+flags.DEFINE_integer("seed", 0, "Seed for Python, NumPy and TensorFlow.")
+flags.DEFINE_boolean(
+    "deterministic",
+    False,
+    "Deterministic ops (tf.config.experimental.enable_op_determinism()).",
+)
+flags.DEFINE_boolean(
+    "jit_compile",
+    False,
+    "Compile the training step with XLA (on a 2-core CPU it was slower "
+    "than without; see docs/performance.md).",
+)
+flags.DEFINE_integer(
+    "checkpoint_every_steps",
+    1000,
+    "Checkpoint interval (also at epoch ends and at the end).",
+)
+flags.DEFINE_integer("max_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_integer("log_every_steps", 50, "Summary/log interval.")
+flags.DEFINE_boolean(
+    "progress_bar", True, "Show a Keras progress bar on the chief."
 )
 flags.adopt_module_key_flags(common)
 flags.mark_flags_as_required(["model", "train_records", "model_dir"])
@@ -157,8 +255,6 @@ def _steps_per_epoch(global_batch_size):
         return FLAGS.steps_per_epoch
     if not (FLAGS.epochs or FLAGS.lr_boundary_epochs or FLAGS.warmup_epochs):
         return None
-    from nonlocal_tf import data
-
     examples = FLAGS.num_train_examples
     if not examples:
         logging.info("Counting records in %s ...", FLAGS.train_records)
@@ -174,34 +270,65 @@ def _steps_per_epoch(global_batch_size):
 
 
 def make_config(num_replicas, extra):
-    """The `TrainConfig` from the generated flags and the epoch settings."""
-    values = config_flags.dataclass_values(
-        config_lib.TrainConfig, FLAGS, exclude=("extra",)
-    )
+    """The run's `TrainConfig`: its flags, with the epoch settings applied."""
+    from nonlocal_tf.training import config as config_lib
+
     steps_per_epoch = _steps_per_epoch(
         FLAGS.batch_size_per_replica * num_replicas
     )
-    values["steps_per_epoch"] = steps_per_epoch
+    lr_boundaries = list(FLAGS.lr_boundaries)
     if FLAGS.lr_boundary_epochs:
-        if FLAGS.lr_boundaries:
+        if lr_boundaries:
             raise app.UsageError(
                 "Give --lr_boundaries or --lr_boundary_epochs, not both."
             )
-        values["lr_boundaries"] = [
+        lr_boundaries = [
             round(float(e) * steps_per_epoch) for e in FLAGS.lr_boundary_epochs
         ]
+    warmup_steps = FLAGS.warmup_steps
     if FLAGS.warmup_epochs:
-        values["warmup_steps"] = round(FLAGS.warmup_epochs * steps_per_epoch)
+        warmup_steps = round(FLAGS.warmup_epochs * steps_per_epoch)
     try:
-        return config_lib.TrainConfig(**values, extra=extra)
+        return config_lib.TrainConfig(
+            model_dir=FLAGS.model_dir,
+            batch_size_per_replica=FLAGS.batch_size_per_replica,
+            train_steps=FLAGS.train_steps,
+            epochs=FLAGS.epochs,
+            steps_per_epoch=steps_per_epoch,
+            schedule=FLAGS.schedule,
+            base_learning_rate=FLAGS.base_learning_rate,
+            lr_boundaries=lr_boundaries,
+            lr_factor=FLAGS.lr_factor,
+            warmup_steps=warmup_steps,
+            warmup_start_learning_rate=FLAGS.warmup_start_learning_rate,
+            end_learning_rate=FLAGS.end_learning_rate,
+            momentum=FLAGS.momentum,
+            nesterov=FLAGS.nesterov,
+            weight_decay=FLAGS.weight_decay,
+            decay_norm=FLAGS.decay_norm,
+            decay_bias=FLAGS.decay_bias,
+            freeze=FLAGS.freeze,
+            head_learning_rate_multiplier=FLAGS.head_learning_rate_multiplier,
+            label_smoothing=FLAGS.label_smoothing,
+            multi_label=FLAGS.multi_label,
+            from_logits=FLAGS.from_logits,
+            mixed_precision=FLAGS.mixed_precision,
+            strategy=FLAGS.strategy,
+            seed=FLAGS.seed,
+            deterministic=FLAGS.deterministic,
+            jit_compile=FLAGS.jit_compile,
+            checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+            max_checkpoints=FLAGS.max_checkpoints,
+            log_every_steps=FLAGS.log_every_steps,
+            progress_bar=FLAGS.progress_bar,
+            extra=extra,
+        )
     except ValueError as error:
         raise app.UsageError(str(error)) from None
 
 
 def build_task():
     """The task: the zoo model and its clip spec (flags applied), the data."""
-    from nonlocal_tf import data
-    from nonlocal_tf import training
     from nonlocal_tf import zoo
 
     data.list_files(FLAGS.train_records)  # a pattern that matches nothing
@@ -257,16 +384,20 @@ def build_task():
 
 def main(argv):
     del argv
-    from nonlocal_tf import training
     from nonlocal_tf import zoo
+    from nonlocal_tf.training import config as config_lib
 
     # The strategy comes first: MultiWorkerMirroredStrategy must be created
     # before any other TensorFlow op.
     strategy = training.create_strategy(FLAGS.strategy)
     task, changes = build_task()
+    # The flags besides the config's own (config.json has those).
+    config_fields = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
     key_flags = FLAGS.get_key_flags_for_module(sys.modules[__name__])
     extra = {
-        "flags": {f.name: f.value for f in key_flags},
+        "flags": {
+            f.name: f.value for f in key_flags if f.name not in config_fields
+        },
         "num_classes": task.num_classes,
         "clip_spec_overrides": common.changes_record(changes),
     }
@@ -296,6 +427,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-train`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -30,10 +30,18 @@ block names. Default query: the centre of the block's input grid.
 import dataclasses
 import os
 
+import numpy as np
 from absl import app
 from absl import flags
 
+from nonlocal_tf import cli
+from nonlocal_tf import data
+from nonlocal_tf import fileio
+from nonlocal_tf import visualization
 from nonlocal_tf.programs import common
+
+# Modules that import TensorFlow are imported in the functions that use
+# them, after `cli.run` has loaded it quietly (programs/__init__.py).
 
 FLAGS = flags.FLAGS
 CLIP_FLAGS = (
@@ -85,11 +93,6 @@ def main(argv):
         raise FileNotFoundError(f"--video {FLAGS.video}: no such file")
     if FLAGS.model and FLAGS.keras_model:
         raise app.UsageError("Give --model or --keras_model, not both.")
-    import numpy as np
-
-    from nonlocal_tf import data
-    from nonlocal_tf import fileio
-    from nonlocal_tf import visualization
     from nonlocal_tf.data import transforms
     from nonlocal_tf.models import attention
 
@@ -140,8 +143,6 @@ def main(argv):
 
 
 def _print_result(model, result, image):
-    import numpy as np
-
     from nonlocal_tf.models import attention
 
     print(
@@ -170,6 +171,4 @@ def _print_result(model, result, image):
 
 def run():
     """The console command `nonlocal-visualize`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -119,7 +119,7 @@ def run_dir(dataset):
         f"--train_steps={TRAIN_STEPS}",
         "--checkpoint_every_steps=3",
         "--log_every_steps=2",
-        "--base_lr=0.01",
+        "--base_learning_rate=0.01",
         "--noprogress_bar",
         f"--model_dir={model_dir}",
     )
@@ -439,7 +439,7 @@ def test_train_inflates_imagenet_weights(dataset, tmp_path):
         "--jitter_scales=32,40",
         "--batch_size_per_replica=1",
         "--train_steps=1",
-        "--base_lr=1e-30",
+        "--base_learning_rate=1e-30",
         "--weight_decay=0",
         "--noprogress_bar",
         f"--model_dir={model_dir}",

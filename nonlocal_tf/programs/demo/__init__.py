@@ -11,7 +11,7 @@ Another seed and twice the steps, with the baseline, in another folder:
 
 Seven steps, each a call into the library:
 
-1. `nonlocal_tf.data.synthetic_dataset.make_dataset`: videos of the
+1. `nonlocal_tf.data.synthetic.make_dataset`: videos of the
    "colour match" task. A coloured square shows in one corner during the
    first frames, another in the opposite corner during the last frames; the
    class is whether they share a colour. Neither square alone says anything,
@@ -43,20 +43,18 @@ stored comparison). Other settings into the same folder need `--overwrite`.
 """
 
 import os
+import time
+import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from absl import app
+from absl import flags
+from absl import logging
 
-import time  # noqa: E402
+from nonlocal_tf import cli
+from nonlocal_tf.programs.demo import output
 
+# The Summary's total time counts from here.
 STARTED = time.perf_counter()
-
-import warnings  # noqa: E402
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
-
-from nonlocal_tf.programs.demo import output  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -161,19 +159,16 @@ def settings_from_flags():
     }
 
 
-def _open(verbose):
-    """The run's `Demo`, TensorFlow loaded without its start-up notices."""
-    with output.quiet_stderr(not verbose):
-        # A new run's settings file is written through TensorFlow's gfile.
-        demo, resumed = output.open_output_dir(
-            FLAGS.output_dir,
-            settings_from_flags(),
-            overwrite=FLAGS.overwrite,
-            quick=FLAGS.quick,
-            top_k=FLAGS.top_k,
-            started=STARTED,
-        )
-        import tensorflow  # noqa: F401
+def _open():
+    """The run's `Demo`: a new output folder or the run found there."""
+    demo, resumed = output.open_output_dir(
+        FLAGS.output_dir,
+        settings_from_flags(),
+        overwrite=FLAGS.overwrite,
+        quick=FLAGS.quick,
+        top_k=FLAGS.top_k,
+        started=STARTED,
+    )
     print(
         "nonlocal-tf demo: a non-local network learns a long-range "
         "space-time relation\n"
@@ -188,11 +183,11 @@ def _open(verbose):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    verbose = FLAGS["verbosity"].present
-    if not verbose:
+    if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-    demo = _open(verbose)
+    demo = _open()
+    # The steps import TensorFlow: here, after `cli.run` has loaded it.
     from nonlocal_tf.programs.demo import data_steps
     from nonlocal_tf.programs.demo import finetune_steps
     from nonlocal_tf.programs.demo import model_steps
@@ -213,6 +208,4 @@ def main(argv):
 
 def run():
     """The console command `nonlocal-demo`."""
-    from nonlocal_tf.programs import runner
-
-    runner.run(main, __doc__)
+    cli.run(main, tensorflow=True)

@@ -6,8 +6,6 @@ import numpy as np
 
 from nonlocal_tf import data as data_lib
 from nonlocal_tf.data import synthetic
-from nonlocal_tf.data import synthetic_dataset
-from nonlocal_tf.data import synthetic_video
 
 
 def _describe_task(config):
@@ -28,14 +26,12 @@ def _describe_task(config):
 def _request_video(demo, config):
     """The held-out request: a seeded video of no split."""
     rng = np.random.default_rng(
-        synthetic_dataset.video_seed(demo.settings["seed"], "request", 0)
+        synthetic.video_seed(demo.settings["seed"], "request", 0)
     )
-    request = synthetic_video.generate_video(
+    request = synthetic.generate_video(
         int(rng.integers(len(synthetic.CLASS_NAMES))), rng=rng, config=config
     )
-    synthetic_dataset.write_video(
-        demo.request_video, request.frames, fps=config.fps
-    )
+    synthetic.write_video(demo.request_video, request.frames, fps=config.fps)
     return request
 
 
@@ -50,7 +46,7 @@ def make_videos(demo):
     config = synthetic.SyntheticConfig()
     demo.note(_describe_task(config))
     started = time.perf_counter()
-    data = synthetic_dataset.make_dataset(
+    data = synthetic.make_dataset(
         demo.videos,
         settings["split_sizes"],
         seed=settings["seed"],

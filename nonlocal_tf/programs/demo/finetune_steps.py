@@ -48,8 +48,6 @@ from nonlocal_tf import training
 from nonlocal_tf import zoo
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data import synthetic
-from nonlocal_tf.data import synthetic_dataset
-from nonlocal_tf.data import synthetic_video
 from nonlocal_tf.programs.demo import model_steps
 from nonlocal_tf.programs.demo import output
 
@@ -79,7 +77,7 @@ def colour_label(video):
     """The new label of a `SyntheticVideo`: which colours it shows.
 
     Example:
-        >>> colour_label(synthetic_video.generate_video(1, seed=0))
+        >>> colour_label(synthetic.generate_video(1, seed=0))
         'both_green'
     """
     if video.first.colour == video.second.colour:
@@ -92,9 +90,9 @@ def _draw(name, seed, split, index, config):
     same = name != MIXED
     label = synthetic.SAME if same else synthetic.DIFFERENT
     for attempt in range(MAX_DRAWS):
-        video = synthetic_video.generate_video(
+        video = synthetic.generate_video(
             label,
-            seed=synthetic_dataset.video_seed(seed, split, index) + [attempt],
+            seed=synthetic.video_seed(seed, split, index) + [attempt],
             config=config,
         )
         if colour_label(video) == name:
@@ -118,7 +116,7 @@ def _write_split(demo, split, per_class, names, config):
         )
         relative = os.path.join(split, f"{split}_{index:05d}.mp4")
         path = os.path.join(demo.finetune_videos, relative)
-        synthetic_dataset.write_video(path, video.frames, fps=config.fps)
+        synthetic.write_video(path, video.frames, fps=config.fps)
         entries.append(
             annotations.VideoEntry(
                 path=path,
@@ -129,7 +127,7 @@ def _write_split(demo, split, per_class, names, config):
         rows.append((relative, name))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(synthetic_dataset.LIST_HEADER)
+    writer.writerow(synthetic.LIST_HEADER)
     writer.writerows(rows)
     fileio.atomic_write_text(
         os.path.join(demo.finetune_videos, f"{split}.csv"), buffer.getvalue()

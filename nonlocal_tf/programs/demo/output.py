@@ -6,7 +6,6 @@ path of the run and prints the `[k/7]` step lines, the indented notes and
 the final Summary block that the README quotes.
 """
 
-import contextlib
 import json
 import os
 import shutil
@@ -168,24 +167,3 @@ class StepPrinter:
         self._loss = self._accuracy = 0.0
         self._count = 0
         self._last = now
-
-
-@contextlib.contextmanager
-def quiet_stderr(enabled=True):
-    """Drops what native code writes to stderr (TF's start-up notices).
-
-    TensorFlow 2.21 logs its oneDNN/CUDA notices through absl C++ logging
-    whatever `TF_CPP_MIN_LOG_LEVEL` says (tensorflow/tensorflow#100442).
-    """
-    if not enabled:
-        yield
-        return
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
