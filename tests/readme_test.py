@@ -20,9 +20,7 @@ def test_the_readme_is_short():
     assert len(README.read_text()) < LIMIT
 
 
-@pytest.mark.parametrize(
-    "index", range(len(python_blocks(README.read_text())))
-)
+@pytest.mark.parametrize("index", range(len(python_blocks(README.read_text()))))
 def test_example_runs(index, tmp_path):
     code = python_blocks(README.read_text())[index]
     completed = subprocess.run(
