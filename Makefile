@@ -22,7 +22,7 @@ $(VENV)/.demo-installed: setup.py pyproject.toml
 
 $(VENV)/.installed: $(VENV)/.demo-installed
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,video,serving,torch,jax,beam]"
+	$(PY) -m pip install -q -e ".[dev,video,serving,torch,jax,beam,onnx,openvino,litert]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -77,6 +77,13 @@ setuptools.setup(
         "jax": ["jax[cpu]>=0.4.30"],
         # Preparation on Apache Beam runners (2.77 resolves with TF 2.21).
         "beam": ["apache-beam>=2.60"],
+        # Export runtimes (nonlocal_tf.export.formats / .runtimes), measured
+        # with TF 2.21 and NumPy 2.4: tf2onnx 1.17 converts, onnxruntime
+        # runs; OpenVINO converts TF functions itself; LiteRT models are
+        # converted by TensorFlow's own tf.lite and run by ai-edge-litert.
+        "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "tf2onnx>=1.17"],
+        "openvino": ["openvino>=2025.0"],
+        "litert": ["ai-edge-litert>=2.0"],
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",

@@ -1,7 +1,8 @@
 """SavedModel export for TF Serving (design.md, "Serving contract").
 
 Layout: `<base_dir>/<name>/<version>/` with `saved_model.pb`, `variables/`
-and `assets.extra/` (`tf_serving_warmup_requests`, `clip_spec.json`),
+and `assets.extra/` (`tf_serving_warmup_requests`, `clip_spec.json`,
+`labels.json`: the class names as a JSON list),
 published atomically (`versions`).
 
 Signatures (loading needs no project code, only TensorFlow; `signatures`):
@@ -115,7 +116,7 @@ def export_saved_model(
     ```
     """
     _check_arguments(name, base_dir, version)
-    spec, archive, min_side = _build(
+    spec, archive, min_side, label_names = _build(
         model,
         label_names=label_names,
         clip_spec=clip_spec,
@@ -126,7 +127,7 @@ def export_saved_model(
         jit_compile=jit_compile,
     )
     final_dir = _write(
-        archive, spec, base_dir, name, version, overwrite, warmup
+        archive, spec, label_names, base_dir, name, version, overwrite, warmup
     )
     logging.info(
         "Exported SavedModel %s (%s; frames of at least %dx%d)",
@@ -171,7 +172,7 @@ def _build(
     from_logits,
     jit_compile=False,
 ):
-    """Checks the model and the spec; returns (spec, archive, min side)."""
+    """Checks the model and the spec; (spec, archive, min side, labels)."""
     input_shape, output_shape = model_io_shapes(model)
     check_video_input(input_shape, model.name)
     num_classes = check_num_classes(output_shape, model.name)
@@ -206,10 +207,12 @@ def _build(
     archive = signatures.build_archive(
         model, serve_video, serve_frames, video_spec, frames_spec, spec
     )
-    return spec, archive, min_side
+    return spec, archive, min_side, label_names
 
 
-def _write(archive, spec, base_dir, name, version, overwrite, warmup):
+def _write(
+    archive, spec, label_names, base_dir, name, version, overwrite, warmup
+):
     """The version directory: written in a temp dir, then published."""
     model_dir = os.path.join(os.fspath(base_dir), name)
     os.makedirs(model_dir, exist_ok=True)
@@ -224,6 +227,9 @@ def _write(archive, spec, base_dir, name, version, overwrite, warmup):
         fileio.atomic_write_text(
             os.path.join(temp_dir, "assets.extra", inspection.CLIP_SPEC_FILE),
             spec.to_json(),
+        )
+        fileio.atomic_write_json(
+            os.path.join(temp_dir, "assets.extra", "labels.json"), label_names
         )
         if warmup:
             records = signatures.warmup_records(

@@ -8,13 +8,16 @@ the spec (logged).
 
 --model is a training run's model_dir, a zoo name with --weights (a
 *.weights.h5 file, a zoo checkpoint or weight tag) or a .keras file;
---saved_model is an exported SavedModel (called through `serving_default`,
-with its embedded clip spec):
+--exported is any export of export.py (a SavedModel version directory, or
+an ONNX, OpenVINO or LiteRT one), run by its runtime with the clip spec and
+class names it carries; --saved_model is a SavedModel, as before:
 
   python scripts/predict.py --video=clip.mp4 --model=/runs/c2d_nl \
       --labels=records/label_map.json
 
   python scripts/predict.py --video=clip.mp4 --saved_model=/models/c2d_nl/1
+
+  python scripts/predict.py --video=clip.mp4 --exported=/models/c2d_onnx/1
 """
 
 import os
@@ -22,6 +25,7 @@ import os
 import numpy as np
 from absl import app
 from absl import flags
+from absl import logging
 
 from nonlocal_tf import cli
 from nonlocal_tf import data
@@ -29,6 +33,7 @@ from nonlocal_tf import export
 from nonlocal_tf import fileio
 from nonlocal_tf import training
 from nonlocal_tf.data import annotations
+from nonlocal_tf.export import runtimes
 from nonlocal_tf.programs import common
 
 # Modules that import TensorFlow are imported in the functions that use
@@ -42,10 +47,17 @@ common.define_model_flags(
 )
 flags.DEFINE_string("saved_model", None, "An exported SavedModel directory.")
 flags.DEFINE_string(
+    "exported",
+    None,
+    "Any export of export.py: a SavedModel version directory, or an ONNX, "
+    "OpenVINO or LiteRT export directory (its clip spec and class names are "
+    "read from it).",
+)
+flags.DEFINE_string(
     "labels",
     None,
     "Class names: label_map.json ({name: index}), a JSON list or one name "
-    "per line. Default: class_<i> (a SavedModel's own labels when given).",
+    "per line. Default: class_<i> (an export's own labels when given).",
 )
 common.define_clip_flags()
 flags.DEFINE_integer(
@@ -71,9 +83,15 @@ def load_labels():
 
 
 def load_model(names):
-    """`(model or callable, clip spec)` from --model / --saved_model."""
-    if bool(FLAGS.model) == bool(FLAGS.saved_model):
-        raise app.UsageError("Give exactly one of --model and --saved_model.")
+    """`(model or callable, clip spec)` from --model / --saved_model /
+    --exported."""
+    given = [FLAGS.model, FLAGS.saved_model, FLAGS.exported]
+    if sum(bool(source) for source in given) != 1:
+        raise app.UsageError(
+            "Give exactly one of --model, --saved_model and --exported."
+        )
+    if FLAGS.exported:
+        return load_exported(FLAGS.exported)
     if FLAGS.saved_model:
         model = export.SavedModelClassifier(FLAGS.saved_model)
         if model.clip_spec is None:
@@ -86,6 +104,51 @@ def load_model(names):
         FLAGS, num_classes=FLAGS.num_classes or (len(names) if names else None)
     )
     return resolved.model, resolved.clip_spec
+
+
+class ExportedClassifier:
+    """An export as a callable on *normalised* clips, as `score_video` calls
+    models (the export takes [0, 255] and normalises with its own spec)."""
+
+    def __init__(self, exported):
+        self.exported = exported
+        spec = exported.clip_spec
+        self._mean = np.asarray(spec.mean, np.float32)
+        self._std = np.asarray(spec.std, np.float32)
+        names = exported.class_names or []
+        self.label_names = dict(enumerate(names))
+
+    def __call__(self, clips):
+        clips = np.asarray(clips, np.float32)
+        return self.exported.predict(clips * self._std + self._mean)
+
+
+def load_exported(path):
+    """`(callable, clip spec)` of any export; clip flags may not change T or
+    the test crop size, which the export fixes."""
+    try:
+        exported = runtimes.load_exported(path)
+    except runtimes.MissingExtraError as error:
+        raise app.UsageError(str(error)) from None
+    if exported.clip_spec is None:
+        raise app.UsageError(
+            f"{path} has no clip spec (exported before clip specs): use "
+            "--saved_model with the clip flags"
+        )
+    spec, _ = common.apply_overrides(exported.clip_spec, FLAGS)
+    _, frames, height, width, _ = exported.input_shape
+    fixed = {
+        "num_frames": (frames, spec.num_frames),
+        "test_crop_size": (height or width, spec.test_crop_size),
+    }
+    for flag, (export_value, value) in fixed.items():
+        if export_value is not None and export_value != value:
+            raise app.UsageError(
+                f"{path} ({exported.format}) takes clips of {export_value} "
+                f"({flag}); received --{flag}={value}."
+            )
+    logging.info("Exported %s model %s", exported.format, path)
+    return ExportedClassifier(exported), spec
 
 
 def main(argv):
@@ -123,7 +186,7 @@ def main(argv):
             FLAGS.output_json,
             {
                 "video": FLAGS.video,
-                "model": FLAGS.model or FLAGS.saved_model,
+                "model": FLAGS.model or FLAGS.saved_model or FLAGS.exported,
                 "num_views": int(views.shape[0]),
                 "clip_spec": spec.to_dict(),
                 "probabilities": probabilities.tolist(),

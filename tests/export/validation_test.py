@@ -135,8 +135,11 @@ def test_static_model_labels_round_trip_and_shape_checks(tmp_path):
         warmup=False,
     )
     assert path == os.path.join(str(tmp_path), "static", "1")
-    # Without warm-up requests, assets.extra holds only the clip spec.
-    assert os.listdir(os.path.join(path, "assets.extra")) == ["clip_spec.json"]
+    # Without warm-up requests, assets.extra holds the clip spec and labels.
+    assert sorted(os.listdir(os.path.join(path, "assets.extra"))) == [
+        "clip_spec.json",
+        "labels.json",
+    ]
     text = describe_signatures(path)
     assert "input  video: float32 (-1, 4, 16, 16, 3)" in text
     assert "input  frames: string (-1, 4)" in text
