@@ -6,6 +6,7 @@ from keras import ops
 from nonlocal_tf.layers import affinity
 from nonlocal_tf.layers import shapes
 from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
+from nonlocal_tf.layers.pooling import frame_max_pool
 
 INSTANTIATIONS = (
     "embedded_gaussian",
@@ -48,7 +49,7 @@ class NonLocalBlock(keras.layers.Layer):
     (`FusedBatchNormalization`, a Keras `BatchNormalization`; `None` when
     `use_bn=False`) and `concat_project`
     (`Dense(1)` without bias, concatenation only). The subsampling max-pool
-    has no weights (`keras.ops.max_pool`).
+    has no weights (`keras.ops.max_pool`, 2D pools for videos).
 
     Memory: the full path materialises B x N x N' float32 weights (several
     copies in the backward pass). For long clips or high resolutions, e.g.
@@ -403,15 +404,16 @@ class NonLocalBlock(keras.layers.Layer):
 
 
 def _max_pool(x, pool_size):
-    """Valid max-pooling with kernel = stride = `pool_size` (floor sizes)."""
+    """Valid max-pooling with kernel = stride = `pool_size` (floor sizes).
+
+    Videos are pooled with 2D pools (`frame_max_pool`, exact): LiteRT's
+    builtin ops have no 3D pooling, and TensorFlow's CPU MaxPool3D has no
+    float16 kernel, where its 1D/2D pools have one (so no float32 detour).
+    """
     if pool_size is None or all(p == 1 for p in pool_size):
         return x
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if dtype == "float16" and keras.backend.backend() == "tensorflow":
-        # TensorFlow's CPU MaxPool3D has no float16 kernel; max is exact in
-        # float32.
-        pooled = ops.max_pool(ops.cast(x, "float32"), pool_size, pool_size)
-        return ops.cast(pooled, dtype)
+    if len(pool_size) == 3:
+        return frame_max_pool(x, pool_size, pool_size, padding="valid")
     return ops.max_pool(x, pool_size, pool_size, padding="valid")
 
 

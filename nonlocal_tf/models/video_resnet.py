@@ -6,6 +6,9 @@ conv (or in the first 1x1 conv, `stride_in_1x1`, as PySlowFast's STRIDE_1X1
 and keras.applications), no conv biases, BN with epsilon 1e-5 and momentum 0.9,
 explicit symmetric `ZeroPadding3D` before every padded conv/pool and `valid`
 convs/pools (never `same`, which pads stride-2 layers asymmetrically).
+Convolutions are `FrameConv3D` and max pools `FrameMaxPooling3D`: `Conv3D`
+and `MaxPooling3D` computed with 2D ops where exact (no 3D pooling in
+LiteRT's builtin ops).
 
 Layer names mirror the Caffe2 blob names, so a checkpoint maps onto the model
 by name: `conv1`, `res_conv1_bn`, `pool1`, `res3_0_branch2a`,
@@ -19,6 +22,7 @@ import keras_hub
 
 from nonlocal_tf.layers import Affine
 from nonlocal_tf.layers import FrameConv3D
+from nonlocal_tf.layers import FrameMaxPooling3D
 from nonlocal_tf.layers import NonLocalBlock
 from nonlocal_tf.layers.batch_norm import FusedBatchNormalization
 from nonlocal_tf.models import architecture
@@ -201,7 +205,7 @@ def build_backbone(
                     nonlocal_kwargs,
                 )
         if stage == 0 and pool2:
-            x = keras.layers.MaxPooling3D(
+            x = FrameMaxPooling3D(
                 (2, 1, 1),
                 (2, 1, 1),
                 padding="valid",
@@ -228,6 +232,8 @@ def _temporal_kernels(arch, depth, temporal_kernel_sizes, blocks):
 def _pool_dtype():
     # Max pools run in the variable dtype (float32 under mixed precision,
     # exact either way): TensorFlow has no float16 MaxPool3D kernel on CPU.
+    # (FrameMaxPooling3D's 2D pools have one; the policy is kept so the
+    # layers' configs and output dtypes stay as they were.)
     return keras.config.dtype_policy().variable_dtype
 
 
@@ -247,7 +253,7 @@ def _stem(inputs, stem, width, conv1_kt, frozen_bn):
         x = keras.layers.ZeroPadding3D(
             padding=tuple((p, p) for p in stem.pool1_padding), name="pool1_pad"
         )(x)
-    return keras.layers.MaxPooling3D(
+    return FrameMaxPooling3D(
         stem.pool1_size,
         stem.pool1_strides,
         padding="valid",

@@ -44,12 +44,6 @@ RUNTIME_PACKAGES = {
     "openvino": ("openvino",),
     "litert": (),  # TensorFlow's tf.lite converts and runs
 }
-LITERT_FULLY_CONVOLUTIONAL = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="tf.AvgPool3D (WindowAveragePooling3D, the fully convolutional "
-    "head's pool5 at stride 1) has no LiteRT builtin kernel",
-)
 
 
 def _spec(head):
@@ -157,15 +151,11 @@ def _parity_params():
     for name in MODELS:
         for head in HEADS:
             for format in NEW_FORMATS:
-                marks = ()
-                if format == "litert" and head == "fully_convolutional":
-                    marks = (LITERT_FULLY_CONVOLUTIONAL,)
                 params.append(
                     pytest.param(
                         name,
                         head,
                         format,
-                        marks=marks,
                         id=f"{name[:3].lower()}-{head}-{format}",
                     )
                 )

@@ -1,13 +1,22 @@
 """Backbone structure against docs/reference.md §2 (independent tables)."""
 
+import os
+import tempfile
+
 import keras
 import numpy as np
 import pytest
 
 from nonlocal_tf.layers import Affine
+from nonlocal_tf.layers import FrameMaxPooling3D
+from nonlocal_tf.layers import non_local
 from nonlocal_tf.models import VideoClassifier
 from nonlocal_tf.models import features_model
 from nonlocal_tf.models import stage_endpoints
+from nonlocal_tf.models import video_resnet
+from tests.layers.pooling_test import input_gradient
+from tests.testing import randomise_batch_norms
+from tests.testing import to_numpy
 
 # docs/reference.md §2 (T, H) per stage at 224: stem -> s1..s5.
 STAGE_SIZES = {
@@ -242,3 +251,95 @@ def test_mixed_precision_keeps_float32_output(policy):
 def test_invalid_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VideoClassifier(**{"width_per_group": 2, **kwargs})
+
+
+# --- max pools as 2D pools (FrameMaxPooling3D) -------------------------------
+
+
+def _pool_classifier(stem):
+    """I3D + 5 NL (width 4) with pool1, pool2 and the blocks' subsampling."""
+    keras.utils.set_random_seed(0)
+    return VideoClassifier(
+        depth=50,
+        arch="i3d",
+        stem=stem,
+        width_per_group=4,
+        num_classes=5,
+        classifier_activation=None,
+        dropout_rate=0.0,
+        nonlocal_locations=[[], [1, 3], [1, 3, 5], []],
+        nonlocal_kwargs={"subsample": (2, 2, 2)},
+    )
+
+
+def _with_3d_pools(monkeypatch, build):
+    """`build()` with the former 3D pools: MaxPooling3D, ops.max_pool 3D."""
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            video_resnet, "FrameMaxPooling3D", keras.layers.MaxPooling3D
+        )
+        patch.setattr(
+            non_local,
+            "frame_max_pool",
+            lambda x, pool, strides, padding: keras.ops.max_pool(
+                x, pool, strides, padding=padding
+            ),
+        )
+        return build()
+
+
+def test_max_pools_are_frame_max_pools():
+    model = VideoClassifier(depth=50, arch="i3d", width_per_group=2)
+    pools = {"pool1": ((1, 3, 3), (1, 2, 2)), "pool2": ((2, 1, 1), (2, 1, 1))}
+    for name, (size, strides) in pools.items():
+        layer = model.get_layer(name)
+        assert type(layer) is FrameMaxPooling3D
+        assert isinstance(layer, keras.layers.MaxPooling3D)
+        assert (layer.pool_size, layer.strides) == (size, strides)
+        assert layer.padding == "valid"
+    assert model.get_layer("pool1_pad").padding == ((0, 0), (1, 1), (1, 1))
+
+
+@pytest.mark.multibackend
+@pytest.mark.parametrize("stem", ["pyslowfast", "caffe2_org"])
+def test_frame_max_pools_equal_3d_pools_in_the_model(monkeypatch, stem):
+    """Outputs and gradients as with MaxPooling3D / 3D ops.max_pool.
+
+    The caffe2_org stem (pool1 (2,3,3)/(2,2,2)) at 16 frames: res2 holds
+    adjacent frames with equal activations there, where TensorFlow's CPU
+    MaxPool3DGrad gives pool2's gradient to both (2D pools, JAX and PyTorch
+    to one), so its gradients are compared on JAX and PyTorch only.
+    """
+    old = _with_3d_pools(monkeypatch, lambda: _pool_classifier(stem))
+    new = _pool_classifier(stem)
+    assert type(old.get_layer("pool1")) is keras.layers.MaxPooling3D
+    randomise_batch_norms(old)
+    new.set_weights(old.get_weights())
+    frames = 16 if stem == "caffe2_org" else 8
+    x = np.random.default_rng(0).standard_normal((2, frames, 64, 64, 3))
+    x = x.astype("float32")
+    np.testing.assert_array_equal(to_numpy(new(x)), to_numpy(old(x)))
+    if stem == "caffe2_org" and keras.backend.backend() == "tensorflow":
+        return
+    r = np.ones((2, 5), "float32")
+    want = input_gradient(lambda t: old(t, training=True), x, r)
+    got = input_gradient(lambda t: new(t, training=True), x, r)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_keras_file_saved_with_3d_pools_loads(monkeypatch):
+    """A `.keras` file saved before FrameMaxPooling3D loads with it.
+
+    The backbone's config is its architecture, so the file rebuilds the
+    current layers; pools have no weights.
+    """
+    old = _with_3d_pools(monkeypatch, lambda: _pool_classifier("pyslowfast"))
+    randomise_batch_norms(old)
+    x = np.random.default_rng(1).standard_normal((1, 8, 32, 32, 3))
+    x = x.astype("float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "old.keras")
+        old.save(path)
+        loaded = keras.saving.load_model(path)
+    assert type(loaded.get_layer("pool1")) is FrameMaxPooling3D
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(old(x)))
