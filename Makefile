@@ -50,6 +50,8 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.model --output=$(BENCH_OUTPUT)/model.json
 	$(PY) -m benchmarks.step_breakdown --output=$(BENCH_OUTPUT)/step_breakdown.json
 	$(PY) -m benchmarks.data --prepare_engines --data_service --output=$(BENCH_OUTPUT)/data.json
+	$(PY) -m benchmarks.export_runtimes --rounds=3 --output=$(BENCH_OUTPUT)/export_runtimes.json
+	$(PY) -m benchmarks.export_parity --output=$(BENCH_OUTPUT)/export_parity.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -121,6 +121,11 @@ class ExportedModel:
         input_shape: `(B, T, H, W, 3)` with None where dynamic (B always).
         metadata_source: "embedded" (read from the artifact) or "files"
             (`clip_spec.json` / `labels.json` beside it).
+        num_threads: the threads the runtime says it uses for one call
+            (TensorFlow: intra-op threads, 0 = its default; ONNX Runtime:
+            intra-op threads, 0 = its default; OpenVINO:
+            `INFERENCE_NUM_THREADS` of the compiled model), or None where it
+            cannot say (LiteRT).
 
     Example:
         >>> exported = load_exported("/models/c2d_nl/litert")
@@ -146,6 +151,7 @@ class ExportedModel:
         self.class_names = class_names
         self.metadata_source = metadata_source
         self.input_shape = runner.input_shape
+        self.num_threads = runner.num_threads
 
     def __repr__(self):
         return (
@@ -194,11 +200,16 @@ class ExportedModel:
     __call__ = predict
 
 
-def load_exported(path):
+def load_exported(path, num_threads=None):
     """Loads any export (ONNX, OpenVINO, LiteRT, SavedModel) to run it.
 
     Args:
         path: the export directory (or its model file).
+        num_threads: CPU threads for one call; None: the runtime's default.
+            ONNX Runtime `intra_op_num_threads`, OpenVINO
+            `INFERENCE_NUM_THREADS`, LiteRT `num_threads`, TensorFlow
+            intra-op threads (before TensorFlow runs anything in this
+            process: its thread pools are made once).
 
     Returns:
         An `ExportedModel`.
@@ -213,7 +224,7 @@ def load_exported(path):
         256
     """
     format, directory, model_file = detect_format(path)
-    runner = _RUNNERS[format](model_file)
+    runner = _RUNNERS[format](model_file, num_threads)
     embedded = runner.metadata()
     clip_text = embedded.get(CLIP_SPEC_KEY)
     names_text = embedded.get(CLASS_NAMES_KEY)
@@ -269,14 +280,20 @@ def _dims(shape):
 
 
 class _OnnxRunner:
-    def __init__(self, model_file):
+    def __init__(self, model_file, num_threads=None):
         try:
             # The `onnx` extra (onnxruntime), imported on use.
             import onnxruntime
         except ImportError as error:
             raise missing_extra(ONNX, "onnxruntime", error=error) from error
+        options = onnxruntime.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = int(num_threads)
         self._session = onnxruntime.InferenceSession(
-            model_file, providers=["CPUExecutionProvider"]
+            model_file, options, providers=["CPUExecutionProvider"]
+        )
+        self.num_threads = (
+            self._session.get_session_options().intra_op_num_threads
         )
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
@@ -292,7 +309,7 @@ class _OnnxRunner:
 
 
 class _OpenVinoRunner:
-    def __init__(self, model_file):
+    def __init__(self, model_file, num_threads=None):
         try:
             # The `openvino` extra, imported on use.
             import openvino
@@ -302,8 +319,12 @@ class _OpenVinoRunner:
         self._model = core.read_model(model_file)
         # float32 arithmetic: on CPUs with bfloat16 units (AVX512_BF16, AMX)
         # OpenVINO's CPU plugin defaults to bfloat16 inference, 2e-3 off.
-        self._compiled = core.compile_model(
-            self._model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        if num_threads is not None:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        self._compiled = core.compile_model(self._model, "CPU", config)
+        self.num_threads = int(
+            self._compiled.get_property("INFERENCE_NUM_THREADS")
         )
         shape = self._model.inputs[0].get_partial_shape()
         self.input_shape = tuple(
@@ -369,11 +390,15 @@ def litert_metadata(flatbuffer):
 
 
 class _LiteRtRunner:
-    def __init__(self, model_file):
+    def __init__(self, model_file, num_threads=None):
         with open(model_file, "rb") as f:
             self._flatbuffer = f.read()
         interpreter_class = _litert_interpreter_class()
-        self._interpreter = interpreter_class(model_content=self._flatbuffer)
+        threads = {} if num_threads is None else {"num_threads": num_threads}
+        self._interpreter = interpreter_class(
+            model_content=self._flatbuffer, **threads
+        )
+        self.num_threads = None  # the interpreter does not say
         self._interpreter.allocate_tensors()
         model_input = self._interpreter.get_input_details()[0]
         self._input_index = model_input["index"]
@@ -403,9 +428,24 @@ class _LiteRtRunner:
 
 
 class _SavedModelRunner:
-    def __init__(self, model_file):
+    def __init__(self, model_file, num_threads=None):
         import tensorflow as tf
 
+        if num_threads is not None:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(
+                    int(num_threads)
+                )
+            except RuntimeError as error:
+                raise ValueError(
+                    f"num_threads={num_threads}: TensorFlow's thread pools "
+                    "are made when it first runs and are fixed after "
+                    f"({error}); load the SavedModel before TensorFlow "
+                    "runs anything else, or pass num_threads=None."
+                ) from error
+        self.num_threads = (
+            tf.config.threading.get_intra_op_parallelism_threads()
+        )
         self._directory = os.path.dirname(model_file)
         self._loaded = tf.saved_model.load(self._directory)
         self._serving = self._loaded.signatures["serving_default"]
