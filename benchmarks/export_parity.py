@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from absl import flags
 
+from benchmarks import random_weights
 from nonlocal_tf import cli
 from nonlocal_tf import zoo
 from nonlocal_tf.export import formats
@@ -43,25 +44,6 @@ flags.DEFINE_string(
 )
 
 
-def randomize(model, seed):
-    """Random BN statistics and scales, a sharper classifier (in place)."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.split("/")[-1]
-        shape = tuple(variable.shape)
-        if name == "gamma":
-            value = rng.uniform(0.5, 1.0, shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.normal(0.0, 0.1, shape)
-        elif name == "moving_variance":
-            value = rng.uniform(1.0, 2.0, shape)
-        elif variable.path == "pred/kernel":
-            value = rng.normal(0.0, 0.5, shape)
-        else:
-            continue
-        variable.assign(value.astype(variable.dtype))
-
-
 def build(name, head, quick):
     """The model with `head`, its spec's crops at full or quick size."""
     spec = zoo.get_entry(name).clip_spec
@@ -79,7 +61,7 @@ def build(name, head, quick):
         num_classes=FLAGS.num_classes,
         clip_spec=spec,
     )
-    randomize(model, seed=7)
+    random_weights.randomize(model, seed=7)
     return model, spec
 
 

@@ -70,6 +70,7 @@ from absl import flags
 
 from benchmarks import child_runs
 from benchmarks import paired_timing
+from benchmarks import random_weights
 from nonlocal_tf import cli
 
 KERAS = "keras"
@@ -188,30 +189,6 @@ def _import_tensorflow(threads, inter_op_threads):
     return tf
 
 
-def _randomize(model, seed):
-    """Random batch-norm statistics and scales, and a sharper classifier.
-
-    The zoo starts each bottleneck's last batch-norm scale at 0; random
-    non-zero scales make every residual branch and non-local block count
-    in the output (as `tests/export/formats_test.py` does).
-    """
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.split("/")[-1]
-        shape = tuple(variable.shape)
-        if name == "gamma":
-            value = rng.uniform(0.5, 1.0, shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.normal(0.0, 0.1, shape)
-        elif name == "moving_variance":
-            value = rng.uniform(1.0, 2.0, shape)
-        elif variable.path == "pred/kernel":
-            value = rng.normal(0.0, 0.05, shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
-
-
 def _build_model(setting):
     from nonlocal_tf import zoo
 
@@ -250,7 +227,7 @@ def run_export(setting):
     del tf
     keras.utils.set_random_seed(setting["seed"])
     model = _build_model(setting)
-    _randomize(model, setting["seed"])
+    random_weights.randomize(model, setting["seed"], head_std=0.05)
     directory = setting["directory"]
     os.makedirs(directory, exist_ok=True)
     weights = os.path.join(directory, "keras.weights.h5")

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import pytest
 
+from benchmarks import random_weights
 from nonlocal_tf import zoo
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.export import formats
@@ -58,25 +59,6 @@ def _spec(head):
     )
 
 
-def _randomize(model, seed):
-    """Random batch-norm statistics and scales, and a sharper classifier."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.split("/")[-1]
-        shape = tuple(variable.shape)
-        if name == "gamma":
-            value = rng.uniform(0.5, 1.0, shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.normal(0.0, 0.1, shape)
-        elif name == "moving_variance":
-            value = rng.uniform(1.0, 2.0, shape)
-        elif variable.path == "pred/kernel":
-            value = rng.normal(0.0, 0.5, shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
-
-
 def _build(name, head, input_shape=None):
     kwargs = {"input_shape": input_shape} if input_shape else {}
     if name.startswith("C2D"):
@@ -90,7 +72,7 @@ def _build(name, head, input_shape=None):
         **kwargs,
     )
     if not name.startswith("C2D"):
-        _randomize(model, seed=7)
+        random_weights.randomize(model, seed=7)
     return model
 
 
