@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 BENCH_OUTPUT ?= benchmarks/results
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench fuzz clean
 
 $(VENV)/.demo-installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.data --prepare_engines --data_service --output=$(BENCH_OUTPUT)/data.json
 	$(PY) -m benchmarks.export_runtimes --rounds=3 --output=$(BENCH_OUTPUT)/export_runtimes.json
 	$(PY) -m benchmarks.export_parity --output=$(BENCH_OUTPUT)/export_parity.json
+	$(PY) -m benchmarks.long_video_memory --video_dir=$(BENCH_OUTPUT)/long_videos --output=$(BENCH_OUTPUT)/long_video_memory.json
+
+# The long fuzz run of tests/fuzz/ (`make test` runs its short, fixed one):
+# random inputs, FUZZ_EXAMPLES per harness (fewer for the slow ones),
+# failures kept in .hypothesis/ and replayed first by the next run.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,6 +29,8 @@ User mistakes (`is_user_error`):
 - TensorFlow's `NotFoundError`, `AlreadyExistsError`, `PermissionDeniedError`,
   `InvalidArgumentError`, `DataLossError`, `FailedPreconditionError`,
   `OutOfRangeError`, `ResourceExhaustedError` and `UnimplementedError`.
+- any write that ran out of space (`fileio.is_disk_full`; the library
+  raises `fileio.DiskFullError`, naming the path and what a rerun does).
 
 A message of several lines (TensorFlow's often are) is cut to its first line
 plus a count of the lines left out.
@@ -76,6 +78,8 @@ from absl import app
 from absl import flags
 from absl import logging as absl_logging
 
+from nonlocal_tf import fileio
+
 INTERRUPTED_STATUS = 130
 ERROR_STATUS = 1
 _PROJECT_MODULES = ("nonlocal_tf",)
@@ -120,7 +124,9 @@ def is_user_error(error):
     module = type(error).__module__ or ""
     if module.split(".")[0] in _PROJECT_MODULES:
         return True
-    return isinstance(error, _tf_user_error_types())
+    return isinstance(error, _tf_user_error_types()) or fileio.is_disk_full(
+        error
+    )
 
 
 def _text(error):

@@ -6,6 +6,11 @@ leaves the old file or the new one, never a half-written one. Paths go
 through `tf.io.gfile`, so `gs://` works; the rename is atomic on local file
 systems. TensorFlow is imported on first use.
 
+A write that runs out of space (ENOSPC, EDQUOT) raises `DiskFullError`,
+whose one-line message names the file the user asked for (not the temporary
+one) and what a rerun does once space is freed; `disk_full_as` does the
+same for a write of several files (a checkpoint, an export).
+
 Example:
     >>> from nonlocal_tf import fileio
     >>> fileio.atomic_write_json("/tmp/run/metrics.json", {"top1": 0.7})
@@ -14,12 +19,19 @@ Example:
 """
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import sys
 import uuid
 
 TEMP_MARKER = ".tmp-"
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# What the C library says; TensorFlow's file writers (tf.io.gfile, SaveV2,
+# TFRecordWriter) raise ResourceExhaustedError with it and no errno, and
+# h5py an OSError without errno.
+_DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
 
 
 def _gfile():
@@ -40,6 +52,89 @@ def sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class DiskFullError(OSError):
+    """A write that failed for want of space; what is kept and what to do.
+
+    Its message is one line: `no space left on device writing <path>
+    (<hint>)`, the hint saying what was left as it was and what a rerun
+    does once space is freed. `errno` is `ENOSPC`.
+
+    Example:
+        >>> str(DiskFullError("/runs/a/m.json", "free space and rerun"))
+        'no space left on device writing /runs/a/m.json (free space and rerun)'
+    """
+
+    def __init__(self, path, hint):
+        self.path, self.hint = os.fspath(path), hint
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left on device writing {self.path} ({hint})",
+        )
+
+    def __str__(self):
+        return self.strerror
+
+    def __reduce__(self):  # OSError's would call __init__(errno, message)
+        return (type(self), (self.path, self.hint))
+
+
+def is_disk_full(error):
+    """Whether `error` is a write that ran out of space (ENOSPC, EDQUOT).
+
+    Knows Python's `OSError`s and TensorFlow's `tf.errors.OpError`s (which
+    carry the C library's message but no errno).
+
+    Example:
+        >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+        True
+    """
+    if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+        return True
+    tf_errors = sys.modules.get("tensorflow.python.framework.errors_impl")
+    if not isinstance(error, OSError) and not (
+        tf_errors is not None and isinstance(error, tf_errors.OpError)
+    ):
+        return False
+    return any(text in str(error) for text in _DISK_FULL_TEXTS)
+
+
+@contextlib.contextmanager
+def disk_full_as(path, hint):
+    """Turns a disk-full error inside the block into a `DiskFullError`.
+
+    The outermost block names the path: an export that fails while writing
+    a file of its temporary directory reports the version it was writing.
+
+    Args:
+        path: what the block writes, as the user knows it.
+        hint: what was kept and what a rerun does (a string, or a callable
+            returning one, called only on the error).
+
+    Example:
+        >>> with disk_full_as("models/c2d/2", "version 1 is unchanged"):
+        ...     write_version(temp_dir)
+    """
+    try:
+        yield
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        cause = error.__cause__ if isinstance(error, DiskFullError) else error
+        raise DiskFullError(path, hint() if callable(hint) else hint) from (
+            cause or error
+        )
+
+
+def _kept_hint(path):
+    """The hint of a file written atomically: the old one stays or none."""
+    kept = (
+        "the previous file is unchanged"
+        if _gfile().exists(path)
+        else "nothing was written there"
+    )
+    return f"{kept}; free space and rerun"
 
 
 def temp_path_for(path):
@@ -65,7 +160,7 @@ def atomic_path(path):
 
     The block writes the temporary file by any means (a `TFRecordWriter`,
     `model.save_weights`, `open`); on an exception it is removed and `path`
-    is left as it was.
+    is left as it was. A full disk raises `DiskFullError` naming `path`.
 
     Example:
         >>> with atomic_path("out/report.json") as tmp:
@@ -79,8 +174,9 @@ def atomic_path(path):
         gfile.makedirs(directory)
     temp = temp_path_for(path)
     try:
-        yield temp
-        gfile.rename(temp, path, overwrite=True)
+        with disk_full_as(path, lambda: _kept_hint(path)):
+            yield temp
+            gfile.rename(temp, path, overwrite=True)
     finally:
         if gfile.exists(temp):
             gfile.remove(temp)

@@ -7,8 +7,8 @@ Arrow = may import (docs/reference.md §9):
     nonlocal_tf.training -> data, export;  nonlocal_tf.export -> data
     nonlocal_tf.{data, training, export} -> models.preprocessing (the clip
         spec's test transform; data imports nothing else of models)
-    leaves (clip_spec, fileio, lazy_imports, run_files, version) -> nothing
-        of ours
+    leaves (clip_spec, fileio, lazy_imports, locks, run_files, version) ->
+        nothing of ours
     nonlocal_tf.visualization -> NumPy only
 
 Every rule is a list of what a package must NOT import, except for the pure
@@ -31,6 +31,7 @@ LEAVES = [
     "nonlocal_tf.clip_spec",
     "nonlocal_tf.fileio",
     "nonlocal_tf.lazy_imports",
+    "nonlocal_tf.locks",
     "nonlocal_tf.run_files",
     "nonlocal_tf.version",
     *PURE_LEAVES,

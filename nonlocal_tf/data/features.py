@@ -27,6 +27,46 @@ def _bytes(value):
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
+def make_context(
+    num_frames, *, video_id, label_indices=(), label_texts=(), fps=0.0
+):
+    """The context of a video's record (`make_sequence_example`'s).
+
+    Preparation streams a long video's record: this context, then the
+    frames it spooled (`prepare.spool`).
+
+    Args:
+        num_frames: the number of frames the record holds.
+        video_id: str, a unique name of the video.
+        label_indices: class indices (ints); several for multi-label.
+        label_texts: class names, same order as `label_indices`.
+        fps: frame rate of the frames.
+
+    Returns:
+        A `tf.train.Features`.
+
+    Example:
+        >>> context = make_context(250, video_id="abc", fps=25.0)
+        >>> context.feature[NUM_FRAMES_KEY].int64_list.value[0]
+        250
+    """
+    label_indices = [int(i) for i in label_indices]
+    label_texts = [_bytes(t) for t in label_texts]
+    if label_texts and len(label_texts) != len(label_indices):
+        raise ValueError(
+            f"video {video_id!r}: {len(label_indices)} label indices but "
+            f"{len(label_texts)} label texts"
+        )
+    context = tf.train.Features()
+    feature = context.feature
+    feature[LABEL_INDEX_KEY].int64_list.value.extend(label_indices)
+    feature[LABEL_TEXT_KEY].bytes_list.value.extend(label_texts)
+    feature[VIDEO_ID_KEY].bytes_list.value.append(_bytes(video_id))
+    feature[FPS_KEY].float_list.value.append(float(fps))
+    feature[NUM_FRAMES_KEY].int64_list.value.append(int(num_frames))
+    return context
+
+
 def make_sequence_example(
     frames, *, video_id, label_indices=(), label_texts=(), fps=0.0
 ):
@@ -48,20 +88,16 @@ def make_sequence_example(
         ...     label_texts=["archery"], fps=30.0)  # doctest: +SKIP
         >>> serialized = example.SerializeToString()  # doctest: +SKIP
     """
-    label_indices = [int(i) for i in label_indices]
-    label_texts = [_bytes(t) for t in label_texts]
-    if label_texts and len(label_texts) != len(label_indices):
-        raise ValueError(
-            f"video {video_id!r}: {len(label_indices)} label indices but "
-            f"{len(label_texts)} label texts"
-        )
     example = tf.train.SequenceExample()
-    context = example.context.feature
-    context[LABEL_INDEX_KEY].int64_list.value.extend(label_indices)
-    context[LABEL_TEXT_KEY].bytes_list.value.extend(label_texts)
-    context[VIDEO_ID_KEY].bytes_list.value.append(_bytes(video_id))
-    context[FPS_KEY].float_list.value.append(float(fps))
-    context[NUM_FRAMES_KEY].int64_list.value.append(len(frames))
+    example.context.CopyFrom(
+        make_context(
+            len(frames),
+            video_id=video_id,
+            label_indices=label_indices,
+            label_texts=label_texts,
+            fps=fps,
+        )
+    )
     images = example.feature_lists.feature_list[IMAGE_KEY]
     for frame in frames:
         images.feature.add().bytes_list.value.append(bytes(frame))

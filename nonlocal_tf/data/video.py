@@ -22,7 +22,11 @@ only PyAV and NumPy through it. `av` is None when PyAV is not installed.
 - Decoding to RGB frames: `decode_video`.
 - JPEG-encoding the selected frames, as records hold them
   (`encode_video_jpeg`): resized with swscale and encoded by FFmpeg's MJPEG
-  encoder, all inside PyAV.
+  encoder, all inside PyAV. Frames are decoded, resized and encoded one at
+  a time (the decoder holds no more than its own few reference frames);
+  the JPEG bytes go to a list, or to any `frames` sink with `append` (the
+  preparation's `FrameSpool`, a file), so memory stays flat in the video's
+  length.
 """
 
 import dataclasses
@@ -496,7 +500,17 @@ def decode_video(
 
 @dataclasses.dataclass
 class EncodedVideo:
-    """JPEG-encoded frames of one video, as written into a record."""
+    """JPEG-encoded frames of one video, as written into a record.
+
+    Attributes:
+        frames: the JPEG bytes of each frame: a list, or the `frames` sink
+            given to `encode_video_jpeg`.
+        fps: frame rate of the frames.
+        height: frame height.
+        width: frame width.
+        source_frames: distinct source frames encoded (fewer than the
+            frames when a target `fps` repeats some).
+    """
 
     frames: list
     fps: float
@@ -558,6 +572,7 @@ def encode_video_jpeg(
     fps=None,
     jpeg_qscale=2,
     interpolation="BILINEAR",
+    frames=None,
 ):
     """Decodes a video and JPEG-encodes every selected frame.
 
@@ -574,9 +589,12 @@ def encode_video_jpeg(
         jpeg_qscale: JPEG quantiser scale, 2 (best) to 31. 2 is about libjpeg
             quality 90 in file size.
         interpolation: PyAV/swscale interpolation name.
+        frames: where the JPEG bytes of each frame go, in order: anything
+            with `append` and `len` (e.g. a file-backed
+            `prepare.spool.FrameSpool`); default a new list.
 
     Returns:
-        An `EncodedVideo`.
+        An `EncodedVideo` whose `frames` is `frames`.
 
     Raises:
         VideoDecodeError: the file cannot be used (see `REASONS`).
@@ -591,7 +609,7 @@ def encode_video_jpeg(
     if not 2 <= int(jpeg_qscale) <= 31:
         raise ValueError(f"jpeg_qscale must be in [2, 31], got {jpeg_qscale}")
     encoder = None
-    encoded = []
+    encoded = [] if frames is None else frames
     last = None
     source_frames = 0
     height = width = 0

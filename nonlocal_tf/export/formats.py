@@ -16,22 +16,30 @@ list); the SavedModel keeps both in `assets.extra/`. `path/` is written in a
 temporary directory beside it and renamed into place (`versions`), and an
 existing `path/` is replaced only with `overwrite=True`.
 
-The exported graph (ONNX, OpenVINO, LiteRT), one per model:
-- input `video`: float32 `(B, T, S, S, 3)`, RGB in [0, 255], where T is the
-  clip spec's `num_frames` and S its `test_crop_size`: a clip already made
-  by the spec's test transform (short side scaled to S, centre or side crop
-  of S x S: `nonlocal_tf.models.preprocessing`, `data.read_video_views`).
-  T and S are static; B is dynamic in all three (LiteRT: the interpreter's
-  input is resized to the batch, `resize_tensor_input`).
-- the normalisation `(pixel - mean) / std` with the spec's mean and std is
-  inside the graph, then the model's backbone and head at that static
-  input: the fully convolutional head (`ClipSpec.test_head`) pools res5 with
-  the training window at stride 1 over a test crop larger than the training
-  crop, as the Keras model does.
-- output `probabilities`: float32 `(B, num_classes)` (a softmax is added for
-  a model that returns logits, `from_logits`).
-No format takes encoded or uint8 frames: decode, resize and crop before (the
-SavedModel's `classify_frames` signature takes JPEG frames).
+The exported graph (ONNX, OpenVINO, LiteRT), one per model, takes one of two
+inputs (`input_kind`):
+- `"video"` (default): input `video`, float32 `(B, T, S, S, 3)`, RGB in
+  [0, 255], where T is the clip spec's `num_frames` and S its
+  `test_crop_size`: a clip already made by the spec's test transform (short
+  side scaled to S, centre or side crop of S x S:
+  `nonlocal_tf.models.preprocessing`, `data.read_video_views`). T and S are
+  static.
+- `"frames"`: input `frames`, uint8 `(B, T, H, W, 3)`, RGB, the T decoded
+  frames of a clip at any size (H and W are dynamic). The clip spec's test
+  transform is inside the graph, as `VideoResNetVideoConverter` does it:
+  bilinear resize (half-pixel centres, no antialiasing) to short side S,
+  rounding to uint8, the centre S x S crop. ONNX (`Resize`), OpenVINO
+  (`Interpolate`) and LiteRT (`RESIZE_BILINEAR`, builtin) all run it.
+In both, B is dynamic (LiteRT: the interpreter's input is resized to the
+batch and frame size, `resize_tensor_input`), the normalisation
+`(pixel - mean) / std` with the spec's mean and std is inside the graph,
+then the model's backbone and head at the static S x S input: the fully
+convolutional head (`ClipSpec.test_head`) pools res5 with the training
+window at stride 1 over a test crop larger than the training crop, as the
+Keras model does. The output `probabilities` is float32 `(B, num_classes)`
+(a softmax is added for a model that returns logits, `from_logits`). The
+SavedModel has its own two signatures instead: `serving_default` (the float
+clip, any frame size) and `classify_frames` (JPEG frames).
 
 Metadata: the clip spec and the class names, each a JSON string under the
 keys `clip_spec` and `class_names`, are embedded in every artifact: ONNX
@@ -66,7 +74,9 @@ import numpy as np
 from absl import logging
 
 from nonlocal_tf import fileio
+from nonlocal_tf import locks
 from nonlocal_tf.clip_spec import ClipSpec
+from nonlocal_tf.export import runtimes
 from nonlocal_tf.export import saved_model
 from nonlocal_tf.export import versions
 
@@ -75,6 +85,9 @@ from nonlocal_tf.export.runtimes import CLASS_NAMES_KEY
 from nonlocal_tf.export.runtimes import CLIP_SPEC_FILE
 from nonlocal_tf.export.runtimes import CLIP_SPEC_KEY
 from nonlocal_tf.export.runtimes import FORMATS
+from nonlocal_tf.export.runtimes import FRAMES_INPUT
+from nonlocal_tf.export.runtimes import FRAMES_INPUT_NAME
+from nonlocal_tf.export.runtimes import INPUT_KINDS
 from nonlocal_tf.export.runtimes import INPUT_NAME
 from nonlocal_tf.export.runtimes import LABELS_FILE
 from nonlocal_tf.export.runtimes import LITERT
@@ -84,6 +97,7 @@ from nonlocal_tf.export.runtimes import OPENVINO
 from nonlocal_tf.export.runtimes import OPENVINO_RT_SECTION
 from nonlocal_tf.export.runtimes import OUTPUT_NAME
 from nonlocal_tf.export.runtimes import SAVED_MODEL
+from nonlocal_tf.export.runtimes import VIDEO_INPUT
 from nonlocal_tf.export.runtimes import MissingExtraError  # noqa: F401
 from nonlocal_tf.export.runtimes import missing_extra
 
@@ -125,7 +139,7 @@ def require_modules(format, modules, extra=None):
 
 @dataclasses.dataclass
 class ExportGraph:
-    """The graph every format converts: [0, 255] clips -> probabilities.
+    """The graph every format converts: clips or frames -> probabilities.
 
     Built once by `build_export_graph` and written by `write_export` in any
     number of formats (each conversion starts from the same traced
@@ -136,17 +150,28 @@ class ExportGraph:
         clip_spec: the `ClipSpec` its input follows (T, S, mean, std).
         class_names: the names of the outputs, in order.
         model_name: the Keras model's name (for messages).
+        input_kind: "video" (float32 clips at the test crop) or "frames"
+            (uint8 frames of any size, preprocessed in the graph).
     """
 
     function: object
     clip_spec: ClipSpec
     class_names: list
     model_name: str
+    input_kind: str = VIDEO_INPUT
+
+    @property
+    def input_name(self):
+        return (
+            FRAMES_INPUT_NAME if self.input_kind == FRAMES_INPUT else INPUT_NAME
+        )
 
     @property
     def input_shape(self):
-        """`(None, T, S, S, 3)`: None is the dynamic batch."""
+        """`(None, T, S, S, 3)`, or `(None, T, None, None, 3)` for frames."""
         size = self.clip_spec.test_crop_size
+        if self.input_kind == FRAMES_INPUT:
+            size = None
         return (None, self.clip_spec.num_frames, size, size, 3)
 
     @property
@@ -181,9 +206,18 @@ class ExportGraph:
         dims = ", ".join(
             "-1" if d is None else str(d) for d in self.input_shape
         )
+        if self.input_kind == FRAMES_INPUT:
+            described = (
+                f"  input  {FRAMES_INPUT_NAME}: uint8 ({dims}), RGB frames of "
+                "any size (resized, cropped and normalised in the graph)"
+            )
+        else:
+            described = (
+                f"  input  {INPUT_NAME}: float32 ({dims}), RGB in [0, 255]"
+            )
         return "\n".join(
             [
-                f"  input  {INPUT_NAME}: float32 ({dims}), RGB in [0, 255]",
+                described,
                 f"  output {OUTPUT_NAME}: float32 (-1, {self.num_classes})",
             ]
         )
@@ -197,6 +231,7 @@ def build_export_graph(
     num_frames=None,
     crop_size=None,
     from_logits=False,
+    input_kind=VIDEO_INPUT,
 ):
     """Checks the model and traces the graph the formats convert.
 
@@ -212,6 +247,9 @@ def build_export_graph(
         from_logits: True if the model returns logits (a softmax is added),
             False if it returns probabilities (checked on a random clip),
             "auto" to decide from that check.
+        input_kind: "video" (float32 clips at the test crop, the default)
+            or "frames" (uint8 frames of any size; the clip spec's test
+            resize, rounding and centre crop in the graph).
 
     Returns:
         An `ExportGraph`.
@@ -221,6 +259,7 @@ def build_export_graph(
             what was received).
     """
     _check_backend()
+    input_kind = check_input_kind(input_kind)
     input_shape, output_shape = saved_model.model_io_shapes(model)
     saved_model.check_video_input(input_shape, model.name)
     num_classes = saved_model.check_num_classes(output_shape, model.name)
@@ -250,8 +289,18 @@ def build_export_graph(
         .astype(np.float32)
     )
     from_logits = saved_model.resolve_from_logits(model, test_clip, from_logits)
-    function = _classify_function(model, spec, from_logits)
-    return ExportGraph(function, spec, label_names, model.name)
+    function = _classify_function(model, spec, from_logits, input_kind)
+    return ExportGraph(function, spec, label_names, model.name, input_kind)
+
+
+def check_input_kind(input_kind):
+    """`input_kind` if it is one of `INPUT_KINDS`; else ValueError."""
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(
+            f"Unknown input_kind {input_kind!r}; expected one of "
+            f"{', '.join(INPUT_KINDS)}."
+        )
+    return input_kind
 
 
 def _check_backend():
@@ -296,23 +345,44 @@ def _rebuilt_at(model, spec):
     return rebuilt
 
 
-def _classify_function(model, spec, from_logits):
+def _classify_function(model, spec, from_logits, input_kind=VIDEO_INPUT):
     import tensorflow as tf
 
     from nonlocal_tf.models import preprocessing
 
     size = spec.test_crop_size
+
+    def probabilities(clip):
+        scores = tf.cast(model(clip, training=False), tf.float32)
+        if from_logits:
+            scores = tf.nn.softmax(scores, axis=-1)
+        return {OUTPUT_NAME: scores}
+
+    if input_kind == FRAMES_INPUT:
+        converter = preprocessing.VideoResNetVideoConverter.from_clip_spec(spec)
+        frames_spec = tf.TensorSpec(
+            [None, spec.num_frames, None, None, 3],
+            tf.uint8,
+            name=FRAMES_INPUT_NAME,
+        )
+
+        @tf.function(input_signature=[frames_spec], autograph=False)
+        def classify_frames(frames):
+            # float32 before the resize: ONNX's Resize keeps its input's
+            # dtype (TensorFlow's resizes uint8 frames in float32).
+            return probabilities(converter(tf.cast(frames, tf.float32)))
+
+        return classify_frames
+
     video_spec = tf.TensorSpec(
         [None, spec.num_frames, size, size, 3], tf.float32, name=INPUT_NAME
     )
 
     @tf.function(input_signature=[video_spec], autograph=False)
     def classify(video):
-        clip = preprocessing.normalize(video, spec.mean, spec.std)
-        scores = tf.cast(model(clip, training=False), tf.float32)
-        if from_logits:
-            scores = tf.nn.softmax(scores, axis=-1)
-        return {OUTPUT_NAME: scores}
+        return probabilities(
+            preprocessing.normalize(video, spec.mean, spec.std)
+        )
 
     return classify
 
@@ -330,6 +400,7 @@ def export_model(
     num_frames=None,
     crop_size=None,
     from_logits=False,
+    input_kind=VIDEO_INPUT,
     overwrite=False,
     **saved_model_kwargs,
 ):
@@ -351,6 +422,11 @@ def export_model(
         crop_size: S, the test crop (overrides the spec's).
         from_logits: True if the model returns logits, False if it returns
             probabilities (checked), or "auto".
+        input_kind: for "onnx", "openvino" and "litert": "video" (float32
+            clips at the test crop, the default) or "frames" (uint8 frames
+            of any size, resized, cropped and normalised in the graph). A
+            SavedModel always has both its signatures (float clips and JPEG
+            frames).
         overwrite: replace an existing `path`.
         **saved_model_kwargs: `export_saved_model`'s other arguments
             (`top_k`, `warmup`, `jit_compile`), for "saved_model" only.
@@ -370,9 +446,17 @@ def export_model(
         '/models/c2d_nl/onnx'
     """
     format = check_format(format)
+    input_kind = check_input_kind(input_kind)
     if label_names is None:
         label_names = getattr(model, "class_names", None)
     if format == SAVED_MODEL:
+        if input_kind != VIDEO_INPUT:
+            raise ValueError(
+                f"input_kind={input_kind!r} applies to the onnx, openvino "
+                "and litert formats; a SavedModel always has both "
+                "serving_default (float clips) and classify_frames (JPEG "
+                "frames)."
+            )
         return _export_saved_model(
             model,
             path,
@@ -390,16 +474,25 @@ def export_model(
             f"only; received format={format!r}."
         )
     require_modules(format, _EXPORT_MODULES[format])
-    _check_destination(path, overwrite)
-    graph = build_export_graph(
-        model,
-        label_names=label_names,
-        clip_spec=clip_spec,
-        num_frames=num_frames,
-        crop_size=crop_size,
-        from_logits=from_logits,
-    )
-    return write_export(graph, path, format, overwrite=overwrite)
+    path = _check_destination(path, overwrite)
+    # One export at a time into `path`'s folder, refused before converting.
+    with _publish_lock(path, format):
+        graph = build_export_graph(
+            model,
+            label_names=label_names,
+            clip_spec=clip_spec,
+            num_frames=num_frames,
+            crop_size=crop_size,
+            from_logits=from_logits,
+            input_kind=input_kind,
+        )
+        return write_export(graph, path, format, overwrite=overwrite)
+
+
+def _publish_lock(path, format):
+    """The lock of the folder `path` is published in (`nonlocal_tf.locks`)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    return locks.hold(parent, f"exporting {format} to {path}")
 
 
 def write_export(graph, path, format, *, overwrite=False):
@@ -424,24 +517,33 @@ def write_export(graph, path, format, *, overwrite=False):
     require_modules(format, _EXPORT_MODULES[format])
     path = _check_destination(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    versions.remove_stale_temp_dirs(parent)
-    temp_dir = versions.new_temp_dir(parent)
-    try:
-        os.makedirs(temp_dir)
-        _WRITERS[format](graph, os.path.join(temp_dir, MODEL_FILES[format]))
-        fileio.atomic_write_json(
-            os.path.join(temp_dir, CLIP_SPEC_FILE),
-            graph.clip_spec.to_dict(),
-            sort_keys=True,
-        )
-        fileio.atomic_write_json(
-            os.path.join(temp_dir, LABELS_FILE), graph.class_names
-        )
-        _publish(temp_dir, path, overwrite)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
+    with _publish_lock(path, format):
+        versions.remove_stale_temp_dirs(parent)
+        temp_dir = versions.new_temp_dir(parent)
+        try:
+            os.makedirs(temp_dir)
+            _WRITERS[format](graph, os.path.join(temp_dir, MODEL_FILES[format]))
+            fileio.atomic_write_json(
+                os.path.join(temp_dir, CLIP_SPEC_FILE),
+                graph.clip_spec.to_dict(),
+                sort_keys=True,
+            )
+            fileio.atomic_write_json(
+                os.path.join(temp_dir, LABELS_FILE), graph.class_names
+            )
+            _publish(temp_dir, path, overwrite)
+        except BaseException as error:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            if fileio.is_disk_full(error):
+                kept = (
+                    "the previous export is unchanged"
+                    if os.path.exists(path)
+                    else "nothing was published there"
+                )
+                raise fileio.DiskFullError(
+                    path, f"{kept}; free space and rerun"
+                ) from error
+            raise
     logging.info(
         "Exported %s %s (%s)", format, path, graph.clip_spec.describe()
     )
@@ -449,7 +551,11 @@ def write_export(graph, path, format, *, overwrite=False):
 
 
 def describe_export(path):
-    """What an ONNX, OpenVINO or LiteRT export holds, from its JSON files.
+    """What an ONNX, OpenVINO or LiteRT export holds and takes.
+
+    Reads the clip spec and the class names from the JSON files beside the
+    model, and the input (clips or frames) from the artifact, loaded with its
+    runtime.
 
     Example:
         >>> print(describe_export("/models/c2d_nl_onnx/1"))
@@ -463,7 +569,8 @@ def describe_export(path):
         spec = ClipSpec.from_dict(json.load(f))
     with open(os.path.join(path, LABELS_FILE), encoding="utf-8") as f:
         names = json.load(f)
-    graph = ExportGraph(None, spec, names, "")
+    input_kind = runtimes.load_exported(path).input_kind
+    graph = ExportGraph(None, spec, names, "", input_kind)
     return "\n".join(
         [
             f"files: {', '.join(sorted(os.listdir(path)))}",
@@ -554,7 +661,7 @@ def _write_onnx(graph, model_path):
             output_names=[output_name],
             opset=ONNX_OPSET,
             tensors_to_rename={
-                input_name: INPUT_NAME,
+                input_name: graph.input_name,
                 output_name: OUTPUT_NAME,
             },
         )
@@ -563,9 +670,8 @@ def _write_onnx(graph, model_path):
         entry.key = key
         entry.value = value
     proto.doc_string = (
-        f"{graph.model_name}: {INPUT_NAME} float32 (B, T, S, S, 3) RGB in "
-        f"[0, 255] -> {OUTPUT_NAME} (B, {graph.num_classes}); clip spec and "
-        "class names in metadata_props"
+        f"{graph.model_name}:\n{graph.describe()}\nclip spec and class names "
+        "in metadata_props"
     )
     onnx.save(proto, model_path)
 
@@ -581,7 +687,7 @@ def _write_openvino(graph, model_path):
             f"OpenVINO converted {graph.model_name!r} to "
             f"{len(ov_model.outputs)} outputs; expected 1 ({OUTPUT_NAME})."
         )
-    ov_model.inputs[0].get_tensor().set_names({INPUT_NAME})
+    ov_model.inputs[0].get_tensor().set_names({graph.input_name})
     ov_model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
     for key, value in graph.metadata().items():
         ov_model.set_rt_info(value, [OPENVINO_RT_SECTION, key])

@@ -46,6 +46,11 @@ SAVED_MODEL_EXTRA = "assets.extra"
 CLIP_SPEC_FILE = "clip_spec.json"
 LABELS_FILE = "labels.json"
 INPUT_NAME = "video"
+# The input of an export made with `input_kind="frames"`.
+FRAMES_INPUT_NAME = "frames"
+VIDEO_INPUT = "video"
+FRAMES_INPUT = "frames"
+INPUT_KINDS = (VIDEO_INPUT, FRAMES_INPUT)
 OUTPUT_NAME = "probabilities"
 CLIP_SPEC_KEY = "clip_spec"
 CLASS_NAMES_KEY = "class_names"
@@ -118,7 +123,11 @@ class ExportedModel:
             SavedModel exported before clip specs).
         class_names: the output names, in order (None if the export has
             none).
-        input_shape: `(B, T, H, W, 3)` with None where dynamic (B always).
+        input_shape: `(B, T, H, W, 3)` with None where dynamic (B always;
+            H and W for a frames export).
+        input_kind: "video" (float32 clips made by the clip spec's test
+            transform) or "frames" (uint8 frames of any size: the export
+            resizes, crops and normalises).
         metadata_source: "embedded" (read from the artifact) or "files"
             (`clip_spec.json` / `labels.json` beside it).
         num_threads: the threads the runtime says it uses for one call
@@ -151,41 +160,36 @@ class ExportedModel:
         self.class_names = class_names
         self.metadata_source = metadata_source
         self.input_shape = runner.input_shape
+        self.input_kind = (
+            FRAMES_INPUT
+            if getattr(runner, "input_name", None) == FRAMES_INPUT_NAME
+            else VIDEO_INPUT
+        )
         self.num_threads = runner.num_threads
 
     def __repr__(self):
         return (
             f"ExportedModel({self.path!r}, format={self.format!r}, "
-            f"input_shape={self.input_shape})"
+            f"input_kind={self.input_kind!r}, input_shape={self.input_shape})"
         )
 
     def predict(self, clips, batch_size=None):
-        """Class probabilities of clips made by the clip spec's test transform.
+        """Class probabilities of clips (or frames, for a frames export).
 
         Args:
-            clips: float (B, T, S, S, 3), RGB in [0, 255] (not normalised:
-                the export normalises).
+            clips: for a "video" export, float (B, T, S, S, 3), RGB in
+                [0, 255], made by the clip spec's test transform (not
+                normalised: the export normalises). For a "frames" export,
+                uint8 (B, T, H, W, 3) decoded RGB frames of any size.
             batch_size: clips per runtime call; default all at once.
 
         Returns:
             float32 NumPy array (B, classes).
 
         Raises:
-            ValueError: the clips' shape does not fit the export.
+            ValueError: the clips' shape or dtype does not fit the export.
         """
-        clips = np.asarray(clips, dtype=np.float32)
-        expected = self.input_shape
-        if clips.ndim != len(expected) or any(
-            want is not None and got != want
-            for got, want in zip(clips.shape[1:], expected[1:], strict=True)
-        ):
-            shown = tuple("B" if d is None else d for d in expected)
-            raise ValueError(
-                f"The {self.format} export {self.path} takes clips of shape "
-                f"{shown} (float32, RGB in [0, 255]); received "
-                f"{clips.shape}. Make the clips with its clip spec "
-                "(frames and test crop size)."
-            )
+        clips = self._checked_input(clips)
         if clips.shape[0] == 0:
             return np.zeros((0, self._runner.num_classes), np.float32)
         step = batch_size or clips.shape[0]
@@ -198,6 +202,41 @@ class ExportedModel:
         return np.concatenate(outputs, axis=0)
 
     __call__ = predict
+
+    def _checked_input(self, clips):
+        expected = self.input_shape
+        shown = tuple("B" if d is None else d for d in expected)
+        if self.input_kind == FRAMES_INPUT:
+            shown = tuple(
+                name if d is None else d
+                for name, d in zip("BTHWC", expected, strict=True)
+            )
+            clips = np.asarray(clips)
+            if clips.dtype != np.uint8:
+                raise ValueError(
+                    f"The {self.format} export {self.path} takes uint8 "
+                    f"frames {shown} (decoded RGB); received {clips.dtype}. "
+                    "Pass the decoded frames as uint8 (no resize needed)."
+                )
+            what = "uint8 frames"
+        else:
+            clips = np.asarray(clips, dtype=np.float32)
+            what = "clips"
+        if clips.ndim != len(expected) or any(
+            want is not None and got != want
+            for got, want in zip(clips.shape[1:], expected[1:], strict=True)
+        ):
+            hint = (
+                "Pass each clip's T decoded frames."
+                if self.input_kind == FRAMES_INPUT
+                else "Make the clips with its clip spec (frames and test "
+                "crop size)."
+            )
+            raise ValueError(
+                f"The {self.format} export {self.path} takes {what} of shape "
+                f"{shown}; received {clips.shape}. {hint}"
+            )
+        return clips
 
 
 def load_exported(path, num_threads=None):
@@ -296,7 +335,7 @@ class _OnnxRunner:
             self._session.get_session_options().intra_op_num_threads
         )
         model_input = self._session.get_inputs()[0]
-        self._input_name = model_input.name
+        self._input_name = self.input_name = model_input.name
         self.input_shape = _dims(model_input.shape)
         output = self._session.get_outputs()[0]
         self.num_classes = _dims(output.shape)[-1]
@@ -326,6 +365,7 @@ class _OpenVinoRunner:
         self.num_threads = int(
             self._compiled.get_property("INFERENCE_NUM_THREADS")
         )
+        self.input_name = self._model.inputs[0].get_any_name()
         shape = self._model.inputs[0].get_partial_shape()
         self.input_shape = tuple(
             d.get_length() if d.is_static else None for d in shape
@@ -402,6 +442,12 @@ class _LiteRtRunner:
         self._interpreter.allocate_tensors()
         model_input = self._interpreter.get_input_details()[0]
         self._input_index = model_input["index"]
+        # The converter names it `serving_default_<name>:0`.
+        self.input_name = (
+            FRAMES_INPUT_NAME
+            if model_input["dtype"] == np.uint8
+            else INPUT_NAME
+        )
         self.input_shape = _dims(model_input["shape_signature"])
         output = self._interpreter.get_output_details()[0]
         self._output_index = output["index"]
@@ -449,6 +495,7 @@ class _SavedModelRunner:
         self._directory = os.path.dirname(model_file)
         self._loaded = tf.saved_model.load(self._directory)
         self._serving = self._loaded.signatures["serving_default"]
+        self.input_name = INPUT_NAME
         video = self._serving.structured_input_signature[1][INPUT_NAME]
         self.input_shape = tuple(video.shape.as_list())
         self.num_classes = self._serving.structured_outputs[OUTPUT_NAME].shape[

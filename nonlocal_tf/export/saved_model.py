@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 
 from nonlocal_tf import fileio
+from nonlocal_tf import locks
 from nonlocal_tf.clip_spec import GLOBAL_AVERAGE
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import annotations
@@ -103,6 +104,10 @@ def export_saved_model(
         ValueError: the model's input is not (B, T, H, W, 3), its output is
             not (B, classes), or the arguments do not fit the model.
         FileExistsError: `version` exists and `overwrite` is False.
+        nonlocal_tf.locks.LockedError: another process exports into
+            `<base_dir>/<name>` (one at a time there; the message names it).
+        fileio.DiskFullError: the disk filled up; nothing of the new version
+            is left, the versions already there are unchanged.
 
     Example:
 
@@ -116,19 +121,33 @@ def export_saved_model(
     ```
     """
     _check_arguments(name, base_dir, version)
-    spec, archive, min_side, label_names = _build(
-        model,
-        label_names=label_names,
-        clip_spec=clip_spec,
-        num_frames=num_frames,
-        crop_size=crop_size,
-        top_k=top_k,
-        from_logits=from_logits,
-        jit_compile=jit_compile,
-    )
-    final_dir = _write(
-        archive, spec, label_names, base_dir, name, version, overwrite, warmup
-    )
+    # One export at a time into <base>/<name>, refused before building.
+    model_dir = os.path.join(os.fspath(base_dir), name)
+    with locks.hold(model_dir, f"exporting {name}"):
+        spec, archive, min_side, label_names = _build(
+            model,
+            label_names=label_names,
+            clip_spec=clip_spec,
+            num_frames=num_frames,
+            crop_size=crop_size,
+            top_k=top_k,
+            from_logits=from_logits,
+            jit_compile=jit_compile,
+        )
+        with fileio.disk_full_as(
+            versions.next_version_dir(model_dir, version),
+            lambda: versions.kept_hint(model_dir),
+        ):
+            final_dir = _write(
+                archive,
+                spec,
+                label_names,
+                base_dir,
+                name,
+                version,
+                overwrite,
+                warmup,
+            )
     logging.info(
         "Exported SavedModel %s (%s; frames of at least %dx%d)",
         final_dir,

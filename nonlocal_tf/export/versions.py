@@ -4,7 +4,9 @@ A version `<base_dir>/<name>/<version>/` appears in one `rename` of a
 complete temporary directory `<base_dir>/<name>/.tmp-export-*` (a name TF
 Serving never takes for a version), so a killed export leaves no partial
 version behind; temp dirs of exports that can no longer finish are removed
-by the next export.
+by the next export. An export that runs out of space removes its temp dir
+and names the version it was writing (`next_version_dir`) and those it left
+as they were (`kept_hint`).
 """
 
 import os
@@ -87,6 +89,29 @@ def remove_stale_temp_dirs(model_dir):
             logging.info("Removed a stale export temp dir: %s", path)
             removed.append(path)
     return removed
+
+
+def next_version_dir(model_dir, version):
+    """`<model_dir>/<version>`; with None the next free integer version."""
+    if version is None:
+        existing = (
+            integer_versions(model_dir) if os.path.isdir(model_dir) else []
+        )
+        version = max(existing, default=0) + 1
+    return os.path.join(model_dir, str(version))
+
+
+def kept_hint(model_dir):
+    """What an export that ran out of space leaves: the versions there."""
+    kept = (
+        sorted(integer_versions(model_dir)) if os.path.isdir(model_dir) else []
+    )
+    if not kept:
+        return "no version was published; free space and rerun"
+    if len(kept) == 1:
+        return f"version {kept[0]} is unchanged; free space and rerun"
+    listed = ", ".join(map(str, kept))
+    return f"versions {listed} are unchanged; free space and rerun"
 
 
 def new_temp_dir(model_dir, prefix=TMP_PREFIX):

@@ -47,6 +47,50 @@ CLIP_FLAGS = {
 }
 
 
+def require(name, predicate, message):
+    """Checks flag `name` when it is set: a bad value names the flag.
+
+    absl reports a failed check as `flag --<name>=<value>: <message>`, which
+    `cli.run` prints as one `error:` line before anything else runs.
+
+    Args:
+        name: the flag.
+        predicate: `fn(value) -> bool`, for a value that is not None; it may
+            raise `ValueError` or `TypeError` for a bad value.
+        message: what a good value is, e.g. "must be > 0".
+
+    Example:
+        >>> require("dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    """
+
+    def check(value):
+        if value is None:
+            return True
+        try:
+            return bool(predicate(value))
+        except (ValueError, TypeError):
+            return False
+
+    flags.register_validator(name, check, message=message)
+
+
+def increasing_positive(values, kind=int):
+    """Whether `values` (strings) are `kind` numbers > 0, strictly increasing.
+
+    Example:
+        >>> increasing_positive(["150000", "300000"])
+        True
+    """
+    numbers = [kind(value) for value in values]
+    return all(n > 0 for n in numbers) and numbers == sorted(set(numbers))
+
+
+def jitter_range(values):
+    """Whether `values` is `min,max`: two integers, 1 <= min <= max."""
+    low, high = (int(value) for value in values)
+    return 1 <= low <= high
+
+
 def define_model_flags(num_classes_help, *, weights=True):
     """--model, --weights, --width_per_group, --num_classes.
 
@@ -61,8 +105,9 @@ def define_model_flags(num_classes_help, *, weights=True):
         None,
         "For a zoo --model: res2 bottleneck width (default 64, the "
         "published models; smaller values give narrow copies).",
+        lower_bound=1,
     )
-    flags.DEFINE_integer("num_classes", None, num_classes_help)
+    flags.DEFINE_integer("num_classes", None, num_classes_help, lower_bound=1)
 
 
 def define_clip_flags(names=tuple(CLIP_FLAGS), defaults=None):
@@ -79,8 +124,18 @@ def define_clip_flags(names=tuple(CLIP_FLAGS), defaults=None):
         help_text = f"{text} {_DEFAULT if default is None else ''}".strip()
         if isinstance(kind, tuple):
             flags.DEFINE_enum(name, default, list(kind), help_text)
+        elif kind == "integer":
+            flags.DEFINE_integer(name, default, help_text, lower_bound=1)
         else:
             getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
+    if "num_test_crops" in names:
+        require("num_test_crops", lambda v: v in (1, 3), "must be 1 or 3")
+    if "jitter_scales" in names:
+        require(
+            "jitter_scales",
+            jitter_range,
+            "must be min,max: two integers, 1 <= min <= max",
+        )
 
 
 def clip_overrides(flag_values, names=None):

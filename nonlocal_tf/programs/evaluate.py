@@ -49,8 +49,10 @@ flags.DEFINE_string("keras_model", None, "A .keras file (same as --model).")
 flags.DEFINE_string("test_records", None, "Test TFRecord file pattern.")
 flags.DEFINE_boolean("multi_label", False, "Multi-hot labels: report mAP.")
 common.define_clip_flags()
-flags.DEFINE_integer("batch_size", 1, "Videos per batch.")
-flags.DEFINE_integer("view_batch_size", None, "Views per model call.")
+flags.DEFINE_integer("batch_size", 1, "Videos per batch.", lower_bound=1)
+flags.DEFINE_integer(
+    "view_batch_size", None, "Views per model call.", lower_bound=1
+)
 flags.DEFINE_enum(
     "activation",
     None,
@@ -66,7 +68,9 @@ flags.DEFINE_string(
     "writes), a JSON list or one name per line. Default: label_map.json "
     "beside --test_records, if there.",
 )
-flags.DEFINE_integer("max_videos", None, "Evaluate only this many videos.")
+flags.DEFINE_integer(
+    "max_videos", None, "Evaluate only this many videos.", lower_bound=1
+)
 flags.DEFINE_boolean(
     "jit_compile",
     False,

@@ -12,10 +12,13 @@ frame (the spec's test crop size), with the test pipeline's own functions.
 
 --format=onnx | openvino | litert: `model.onnx` | `model.xml` + `model.bin`
 | `model.tflite`, with `clip_spec.json` and `labels.json` beside it (both
-also embedded in the artifact). The graph takes `video` float32
-(B, T, S, S, 3), RGB in [0, 255], T and S the clip spec's frames and test
-crop size (the clip already resized and cropped), normalises inside and
-returns `probabilities` (B, classes); the batch is dynamic. Run it with
+also embedded in the artifact). With --input_kind=video (default) the graph
+takes `video` float32 (B, T, S, S, 3), RGB in [0, 255], T and S the clip
+spec's frames and test crop size (the clip already resized and cropped);
+with --input_kind=frames it takes `frames` uint8 (B, T, H, W, 3) of any
+size and makes the spec's centre test crop inside (resize, rounding, crop).
+Either way it normalises inside and returns `probabilities` (B, classes);
+the batch is dynamic. Run it with
 `nonlocal_tf.export.load_exported` or `predict.py --exported`. Needs the
 format's extra (`pip install 'nonlocal-tf[onnx]'`, `[openvino]`; LiteRT is
 converted by TensorFlow itself, `[litert]` runs it). Examples:
@@ -32,6 +35,9 @@ converted by TensorFlow itself, `[litert]` runs it). Examples:
 
   python scripts/export.py --model=/runs/c2d_nl --format=onnx \
       --export_dir=/models --name=c2d_nl_onnx
+
+  python scripts/export.py --model=/runs/c2d_nl --format=openvino \
+      --input_kind=frames --export_dir=/models --name=c2d_nl_frames
 """
 
 import os
@@ -41,6 +47,7 @@ from absl import flags
 from absl import logging
 
 from nonlocal_tf import cli
+from nonlocal_tf import locks
 from nonlocal_tf.data import annotations
 from nonlocal_tf.export import runtimes
 from nonlocal_tf.programs import common
@@ -66,18 +73,32 @@ flags.DEFINE_enum(
     runtimes.SAVED_MODEL,
     list(runtimes.FORMATS),
     "What to write: a TF Serving SavedModel, or an ONNX, OpenVINO or LiteRT "
-    "model (float32 clips in [0, 255] at the test crop, probabilities out).",
+    "model (input per --input_kind, probabilities out).",
+)
+flags.DEFINE_enum(
+    "input_kind",
+    runtimes.VIDEO_INPUT,
+    list(runtimes.INPUT_KINDS),
+    "onnx, openvino and litert only: 'video' takes float32 clips in [0, 255] "
+    "at the test crop; 'frames' takes uint8 frames of any size and resizes, "
+    "crops and normalises them in the graph.",
 )
 flags.DEFINE_string("export_dir", None, "Base directory of served models.")
 flags.DEFINE_string(
     "name", None, "Served model name. Default: --model's name or file stem."
 )
 flags.DEFINE_integer(
-    "version", None, "Version number. Default: the next free one."
+    "version",
+    None,
+    "Version number. Default: the next free one.",
+    lower_bound=1,
 )
 common.define_clip_flags()
 flags.DEFINE_integer(
-    "top_k", 5, "Number of best classes returned (saved_model only)."
+    "top_k",
+    5,
+    "Number of best classes returned (saved_model only).",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "from_logits",
@@ -147,16 +168,30 @@ def main(argv):
                     f"--{name} applies to --format=saved_model only; "
                     f"received --format={FLAGS.format}."
                 )
+    elif any(FLAGS[name].present for name in _OTHER_FORMAT_FLAGS):
+        raise app.UsageError(
+            "--input_kind applies to --format=onnx, openvino and litert; a "
+            "SavedModel has both serving_default (float clips) and "
+            "classify_frames (JPEG frames)."
+        )
     label_names = None
     if FLAGS.labels:
         label_names = annotations.load_label_names(FLAGS.labels)
+    name = FLAGS.name or _default_name(source)
+    # One export at a time into <export_dir>/<name> (the library takes the
+    # same lock): a second is refused before the model is loaded.
+    model_dir = os.path.join(FLAGS.export_dir, name)
+    with locks.hold(model_dir, f"exporting {name}"):
+        _load_and_export(source, name, label_names)
+
+
+def _load_and_export(source, name, label_names):
     model, spec = _load(source, label_names)
     if label_names is None:
         label_names = getattr(model, "class_names", None)  # a trained run's
     from_logits = {"auto": "auto", "true": True, "false": False}[
         FLAGS.from_logits
     ]
-    name = FLAGS.name or _default_name(source)
     common_args = dict(
         label_names=label_names,
         clip_spec=spec,
@@ -172,6 +207,7 @@ def main(argv):
 
 
 _SAVED_MODEL_FLAGS = ("top_k", "warmup", "jit_compile")
+_OTHER_FORMAT_FLAGS = ("input_kind",)
 
 
 def _export_saved_model(model, name, common_args):
@@ -214,6 +250,7 @@ def _export_other(model, name, common_args):
             model,
             os.path.join(model_dir, str(version)),
             FLAGS.format,
+            input_kind=FLAGS.input_kind,
             **common_args,
         )
     except runtimes.MissingExtraError as error:

@@ -65,10 +65,14 @@ flags.DEFINE_integer(
     320,
     "Frames are first resized to this short side, as prepare_data.py does "
     "(0 keeps the video's size).",
+    lower_bound=0,
 )
 flags.DEFINE_float("fps", None, "Resample to this frame rate first.")
-flags.DEFINE_integer("view_batch_size", None, "Views per model call.")
-flags.DEFINE_integer("top_k", 5, "Classes printed.")
+common.require("fps", lambda v: v > 0, "must be > 0")
+flags.DEFINE_integer(
+    "view_batch_size", None, "Views per model call.", lower_bound=1
+)
+flags.DEFINE_integer("top_k", 5, "Classes printed.", lower_bound=1)
 flags.DEFINE_string(
     "output_json", None, "Also write the probabilities and top-k here."
 )
@@ -119,8 +123,12 @@ class ExportedClassifier:
         self.label_names = dict(enumerate(names))
 
     def __call__(self, clips):
-        clips = np.asarray(clips, np.float32)
-        return self.exported.predict(clips * self._std + self._mean)
+        pixels = np.asarray(clips, np.float32) * self._std + self._mean
+        if self.exported.input_kind == runtimes.FRAMES_INPUT:
+            # The views are the spec's test crops already, uint8 values
+            # before normalising: the export's resize to S is the identity.
+            pixels = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+        return self.exported.predict(pixels)
 
 
 def load_exported(path):

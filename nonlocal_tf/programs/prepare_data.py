@@ -70,18 +70,33 @@ flags.DEFINE_string(
     "exists, else one built from these annotations (sorted names).",
 )
 flags.DEFINE_integer(
-    "short_side", 320, "Resize frames to this short side; 0 keeps."
+    "short_side",
+    320,
+    "Resize frames to this short side; 0 keeps.",
+    lower_bound=0,
 )
 flags.DEFINE_float(
     "fps", None, "Target frame rate; default keeps the source's."
 )
-flags.DEFINE_integer(
-    "num_shards", None, "Shard files; default ~100 videos each."
+flags.register_validator(
+    "fps", lambda v: v is None or v > 0, message="must be > 0"
 )
 flags.DEFINE_integer(
-    "num_workers", None, "Decoding processes; default: CPU count; 0: inline."
+    "num_shards", None, "Shard files; default ~100 videos each.", lower_bound=1
 )
-flags.DEFINE_integer("jpeg_qscale", 2, "JPEG quantiser scale, 2 (best) to 31.")
+flags.DEFINE_integer(
+    "num_workers",
+    None,
+    "Decoding processes; default: CPU count; 0: inline.",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "jpeg_qscale",
+    2,
+    "JPEG quantiser scale, 2 (best) to 31.",
+    lower_bound=2,
+    upper_bound=31,
+)
 flags.DEFINE_integer("seed", 0, "Seed of the video -> shard assignment.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (local engine).")
 flags.DEFINE_enum(

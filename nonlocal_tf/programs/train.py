@@ -68,6 +68,7 @@ flags.DEFINE_string(
     "beside --train_records, if there.",
 )
 flags.DEFINE_float("dropout", 0.5, "Dropout rate before the classifier.")
+common.require("dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
 flags.DEFINE_string(
     "init_weights",
     None,
@@ -96,11 +97,19 @@ flags.DEFINE_integer(
     None,
     "Training set size for epoch-based settings; default: the records, "
     "counted.",
+    lower_bound=1,
 )
 flags.DEFINE_list(
     "lr_boundary_epochs", [], "Step schedule: decay epochs (instead of steps)."
 )
-flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs (instead).")
+common.require(
+    "lr_boundary_epochs",
+    lambda v: common.increasing_positive(v, float),
+    "must be strictly increasing numbers > 0",
+)
+flags.DEFINE_float(
+    "warmup_epochs", 0.0, "Linear warm-up epochs (instead).", lower_bound=0
+)
 
 # The run's `TrainConfig` (nonlocal_tf/training/config.py): one flag per
 # field, with its default and accepted values (tests/scripts/
@@ -113,10 +122,16 @@ flags.DEFINE_integer(
     8,
     "Clips per replica per step; the global batch is this times the number "
     "of replicas.",
+    lower_bound=1,
 )
-flags.DEFINE_integer("train_steps", None, "Total optimizer steps.")
 flags.DEFINE_integer(
-    "epochs", None, "Number of epochs (instead of --train_steps)."
+    "train_steps", None, "Total optimizer steps.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "epochs",
+    None,
+    "Number of epochs (instead of --train_steps).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "steps_per_epoch",
@@ -124,6 +139,7 @@ flags.DEFINE_integer(
     "Steps per epoch (progress bar, epoch boundaries, checkpoints at epoch "
     "ends). Default: from the training examples with --epochs, "
     "--lr_boundary_epochs or --warmup_epochs, else --train_steps.",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "schedule",
@@ -134,23 +150,39 @@ flags.DEFINE_enum(
 flags.DEFINE_float(
     "base_learning_rate", 0.01, "Rate before decay (after warm-up)."
 )
+common.require("base_learning_rate", lambda v: v > 0, "must be > 0")
 flags.DEFINE_list(
     "lr_boundaries",
     [],
     "Step schedule: steps at which the rate is multiplied by --lr_factor.",
 )
+common.require(
+    "lr_boundaries",
+    common.increasing_positive,
+    "must be strictly increasing step numbers > 0",
+)
 flags.DEFINE_float("lr_factor", 0.1, "Step schedule multiplier.")
+common.require("lr_factor", lambda v: v > 0, "must be > 0")
 flags.DEFINE_integer(
-    "warmup_steps", 0, "Linear warm-up length (both schedules)."
+    "warmup_steps", 0, "Linear warm-up length (both schedules).", lower_bound=0
 )
 flags.DEFINE_float(
-    "warmup_start_learning_rate", 0.0, "Rate at step 0 of the warm-up."
+    "warmup_start_learning_rate",
+    0.0,
+    "Rate at step 0 of the warm-up.",
+    lower_bound=0,
 )
-flags.DEFINE_float("end_learning_rate", 0.0, "Cosine schedule's final rate.")
+flags.DEFINE_float(
+    "end_learning_rate", 0.0, "Cosine schedule's final rate.", lower_bound=0
+)
 flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+common.require("momentum", lambda v: 0 <= v < 1, "must be in [0, 1)")
 flags.DEFINE_boolean("nesterov", True, "Nesterov momentum.")
 flags.DEFINE_float(
-    "weight_decay", 1e-4, "L2 coefficient added to the gradient (Caffe2 form)."
+    "weight_decay",
+    1e-4,
+    "L2 coefficient added to the gradient (Caffe2 form).",
+    lower_bound=0,
 )
 flags.DEFINE_boolean(
     "decay_norm", False, "Also decay normalization parameters."
@@ -169,9 +201,11 @@ flags.DEFINE_float(
     "The classifier's learning rate relative to the rest (fine-tuning a new "
     "head).",
 )
+common.require("head_learning_rate_multiplier", lambda v: v > 0, "must be > 0")
 flags.DEFINE_float(
     "label_smoothing", 0.0, "Label smoothing of the cross-entropy."
 )
+common.require("label_smoothing", lambda v: 0 <= v < 1, "must be in [0, 1)")
 flags.DEFINE_boolean(
     "multi_label", False, "Labels are multi-hot (sigmoid cross-entropy)."
 )
@@ -190,7 +224,22 @@ flags.DEFINE_enum(
     ["default", "mirrored", "multi_worker"],
     "tf.distribute strategy.",
 )
-flags.DEFINE_integer("seed", 0, "Seed for Python, NumPy and TensorFlow.")
+flags.DEFINE_float(
+    "peer_timeout_seconds",
+    60.0,
+    "--strategy=multi_worker: a worker that sends no heartbeat for this long "
+    "is lost; the others stop with an error naming it (within about this "
+    "time plus 10 s). Restart every worker to resume from the last "
+    "checkpoint.",
+    lower_bound=1.0,
+)
+flags.DEFINE_integer(
+    "seed",
+    0,
+    "Seed for Python, NumPy and TensorFlow.",
+    lower_bound=0,
+    upper_bound=2**32 - 1,
+)
 flags.DEFINE_boolean(
     "deterministic",
     False,
@@ -206,9 +255,12 @@ flags.DEFINE_integer(
     "checkpoint_every_steps",
     1000,
     "Checkpoint interval (also at epoch ends and at the end).",
+    lower_bound=1,
 )
-flags.DEFINE_integer("max_checkpoints", 3, "Checkpoints kept.")
-flags.DEFINE_integer("log_every_steps", 50, "Summary/log interval.")
+flags.DEFINE_integer("max_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+flags.DEFINE_integer(
+    "log_every_steps", 50, "Summary/log interval.", lower_bound=1
+)
 flags.DEFINE_boolean(
     "progress_bar", True, "Show a Keras progress bar on the chief."
 )
@@ -288,6 +340,8 @@ def make_config(num_replicas, extra):
     warmup_steps = FLAGS.warmup_steps
     if FLAGS.warmup_epochs:
         warmup_steps = round(FLAGS.warmup_epochs * steps_per_epoch)
+    if FLAGS.train_steps is None and FLAGS.epochs is None:
+        raise app.UsageError("Give --train_steps or --epochs.")
     try:
         return config_lib.TrainConfig(
             model_dir=FLAGS.model_dir,
@@ -384,12 +438,22 @@ def build_task():
 
 def main(argv):
     del argv
+    # The strategy comes first: MultiWorkerMirroredStrategy must be created
+    # before any other TensorFlow op.
+    strategy = training.create_strategy(
+        FLAGS.strategy, peer_timeout_seconds=FLAGS.peer_timeout_seconds
+    )
+    # One run per model_dir, refused before the records are read; held
+    # through the final evaluation.
+    info = training.worker_info(strategy)
+    with training.model_dir_lock(FLAGS.model_dir, info):
+        _train_and_evaluate(strategy, info)
+
+
+def _train_and_evaluate(strategy, info):
     from nonlocal_tf import zoo
     from nonlocal_tf.training import config as config_lib
 
-    # The strategy comes first: MultiWorkerMirroredStrategy must be created
-    # before any other TensorFlow op.
-    strategy = training.create_strategy(FLAGS.strategy)
     task, changes = build_task()
     # The flags besides the config's own (config.json has those).
     config_fields = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
@@ -409,7 +473,7 @@ def main(argv):
         data_service=FLAGS.data_service,
     )
     logging.info("Trained %d steps: %s", result.step, result.weights_path)
-    if FLAGS.val_records and training.worker_info(strategy).is_chief:
+    if FLAGS.val_records and info.is_chief:
         model = task.build_model("test")
         zoo.load_weights(model, result.weights_path)
         evaluated = task.evaluate(model)

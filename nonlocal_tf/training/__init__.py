@@ -12,7 +12,8 @@ Where things are: `task.py` (model + datasets + train/evaluate of one job),
 (one distributed step and its loss), `optimizer.py` (momentum SGD and the
 learning-rate schedules), `strategy.py` (the `tf.distribute` strategy and
 this worker's place), `inputs.py` (the per-worker training input),
-`data_service.py` (input on the tf.data service), `checkpointing.py`
+`data_service.py` (input on the tf.data service), `peers.py` (a lost worker
+of a multi-worker job: a bounded wait, an error naming it), `checkpointing.py`
 (exact resume), `config.py` (`TrainConfig`), `evaluation.py` (multi-view
 scoring), `results.py` (metrics from per-view scores, and metrics.json,
 per_class.csv, predictions.csv).
@@ -53,12 +54,14 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
         "StepSchedule": ".optimizer",
         "WarmupCosineSchedule": ".optimizer",
         "build_schedule": ".optimizer",
+        "PeerLostError": ".peers",
         "WorkerInfo": ".strategy",
         "create_strategy": ".strategy",
         "worker_info": ".strategy",
         "VideoClassificationTask": ".task",
         "TrainResult": ".trainer",
         "read_run_config": ".trainer",
+        "model_dir_lock": ".trainer",
         "train": ".trainer",
     },
 )

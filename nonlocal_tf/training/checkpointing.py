@@ -19,6 +19,10 @@ kill during a save leaves its temporary shards behind (`it-N_temp/`,
 `state-N_temp/`, `checkpoint.tmp*`); a rerun removes those it owns (its own
 iterator directory; the chief the state directory) before it starts.
 
+A save that fills the disk removes its own partial files (the `_temp`
+shards and a zero-length `.index`) and raises `fileio.DiskFullError`, which
+names the checkpoint it was writing and the one a rerun resumes from.
+
 Variables are checkpointed by their position in `model.variables` /
 `optimizer.variables` (Keras 3 models do not expose every variable to
 `tf.train.Checkpoint`, e.g. dropout seed-generator states), so a resumed run
@@ -81,6 +85,35 @@ def remove_stale_temporaries(directory, checkpoint_name):
             ", ".join(removed),
         )
     return removed
+
+
+def _remove_partial_save(prefix):
+    """Removes what a failed save of `prefix` (`<dir>/<name>-<step>`) wrote.
+
+    Its `_temp` shards, and the `.index` and `.data-*` files that a merge
+    which ran out of space leaves (a zero-length `.index`): the save never
+    reached the manager's `checkpoint` file, so none of them is a
+    checkpoint. Errors while removing are logged, not raised: the disk-full
+    error that brought us here is the one to report.
+    """
+    directory = os.path.dirname(prefix)
+    paths = [f"{prefix}_temp", f"{prefix}.index"]
+    for pattern in (
+        f"{prefix}.data-*",
+        os.path.join(directory, "checkpoint.tmp*"),
+    ):
+        try:
+            paths += tf.io.gfile.glob(pattern)
+        except tf.errors.OpError as error:
+            logging.warning("Could not list %s: %s", pattern, error)
+    for path in paths:
+        try:
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            elif tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        except (OSError, tf.errors.OpError) as error:
+            logging.warning("Could not remove %s: %s", path, error)
 
 
 class RunCheckpoint:
@@ -203,20 +236,51 @@ class RunCheckpoint:
         return step
 
     def save(self, step):
-        """Saves the state and this worker's iterator at `step`."""
+        """Saves the state and this worker's iterator at `step`.
+
+        Raises:
+            fileio.DiskFullError: the disk filled up. This save's partial
+                files are removed; the latest checkpoint is still the
+                previous one, and the message names it.
+        """
         self._step.assign(step)
         if self._data_manager is not None:
-            self._data_manager.save(checkpoint_number=step)
+            self._save(self._data_dir, "it", step, self._data_manager.save)
         if self._barrier is not None:
             self._barrier()
         if self._state_manager is not None:
-            self._state_manager.save(checkpoint_number=step)
+            self._save(self.directory, "state", step, self._state_manager.save)
         else:
             temp = os.path.join(
                 self.directory, f".tmp_worker_{self._info.worker_index}"
             )
-            self._state.write(os.path.join(temp, "state"))
-            tf.io.gfile.rmtree(temp)
+            try:
+                with fileio.disk_full_as(temp, self._resume_hint):
+                    self._state.write(os.path.join(temp, "state"))
+            finally:
+                if tf.io.gfile.exists(temp):
+                    tf.io.gfile.rmtree(temp)
+
+    def _save(self, directory, name, step, save):
+        prefix = os.path.join(directory, f"{name}-{step}")
+        try:
+            with fileio.disk_full_as(prefix, self._resume_hint):
+                save(checkpoint_number=step)
+        except fileio.DiskFullError:
+            _remove_partial_save(prefix)
+            raise
+
+    def _resume_hint(self):
+        latest = self.latest_state()
+        if latest is None:
+            return (
+                "no checkpoint saved yet; free space and rerun: training "
+                "starts again from step 0"
+            )
+        return (
+            "free space and rerun: training resumes from step "
+            f"{_step_of(latest)}, {latest}"
+        )
 
 
 def load_run_weights(model, run_dir):

@@ -13,6 +13,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from nonlocal_tf.training import peers
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
@@ -36,7 +38,12 @@ class WorkerInfo:
     num_replicas: int
 
 
-def create_strategy(name="default", *, devices=None):
+def create_strategy(
+    name="default",
+    *,
+    devices=None,
+    peer_timeout_seconds=peers.DEFAULT_PEER_TIMEOUT_SECONDS,
+):
     """Creates the `tf.distribute.Strategy` called `name`.
 
     Args:
@@ -46,6 +53,9 @@ def create_strategy(name="default", *, devices=None):
             from the `TF_CONFIG` environment variable).
         devices: Optional device names for `"mirrored"` (e.g.
             `["CPU:0", "CPU:1"]`) or a single device for `"default"`.
+        peer_timeout_seconds: `"multi_worker"` only: a worker that sends no
+            heartbeat for this long is lost, and the others stop with a
+            `peers.PeerLostError` naming it (`nonlocal_tf.training.peers`).
 
     Returns:
         The strategy.
@@ -84,7 +94,11 @@ def create_strategy(name="default", *, devices=None):
                 "TF_CONFIG must be JSON with 'cluster' and 'task' keys; got "
                 f"{tf_config!r} ({error})"
             ) from error
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        peers.configure_peer_timeout(peer_timeout_seconds, resolver)
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=resolver
+        )
     raise ValueError(
         f"Unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}."
     )

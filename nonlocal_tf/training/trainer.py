@@ -12,6 +12,7 @@ a TensorFlow 2.21 dependency); `write_scalar` writes the same event records
 `tf.summary.write`, and `read_scalars` reads them back.
 """
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -21,12 +22,14 @@ import tensorflow as tf
 from absl import logging
 from tensorflow.core.framework import summary_pb2
 
+from nonlocal_tf import locks
 from nonlocal_tf.data import integrity
 from nonlocal_tf.models import fine_tuning
 from nonlocal_tf.training import checkpointing
 from nonlocal_tf.training import config as config_lib
 from nonlocal_tf.training import inputs
 from nonlocal_tf.training import optimizer as optimizer_lib
+from nonlocal_tf.training import peers
 from nonlocal_tf.training import step as step_lib
 from nonlocal_tf.training import strategy as strategy_lib
 
@@ -131,7 +134,8 @@ def train(
     order and random streams, and ends with the same weights as an
     uninterrupted run (bit-exact with `config.deterministic`, up to float
     reduction order otherwise). A finished run re-run is a no-op apart from
-    re-writing the final weights.
+    re-writing the final weights. One run at a time per `config.model_dir`
+    (`model_dir_lock`): a second is refused before anything is built.
 
     Args:
         config: A `TrainConfig`.
@@ -158,6 +162,13 @@ def train(
     Returns:
         A `TrainResult`.
 
+    Raises:
+        nonlocal_tf.locks.LockedError: another process trains in
+            `config.model_dir` (the message names it).
+        nonlocal_tf.training.peers.PeerLostError: a worker of a multi-worker
+            job was lost mid-run (the message names it, its address and the
+            checkpoint a restarted job resumes from).
+
     Example:
         >>> strategy = create_strategy("mirrored")
         >>> config = TrainConfig(model_dir="/tmp/run",
@@ -167,17 +178,47 @@ def train(
     """
     if strategy is None:
         strategy = strategy_lib.create_strategy(config.strategy)
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.mixed_precision)
-    try:
-        return _train(
-            config, model_fn, dataset_fn, strategy, initial_weights, callbacks
-        )
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with model_dir_lock(config.model_dir, strategy_lib.worker_info(strategy)):
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(config.mixed_precision)
+        try:
+            return _train(
+                config,
+                model_fn,
+                dataset_fn,
+                strategy,
+                initial_weights,
+                callbacks,
+            )
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+
+
+@contextlib.contextmanager
+def model_dir_lock(model_dir, info):
+    """The chief's lock on a run's directory (`nonlocal_tf.locks`).
+
+    One training run at a time per `model_dir`: a second one is refused with
+    `locks.LockedError`, naming the holder. Only the chief takes it: the
+    other workers of a multi-worker job share the directory with it.
+    Re-entrant, so a program may hold it around `train`.
+
+    Args:
+        model_dir: the run's directory.
+        info: this process's `WorkerInfo`.
+
+    Example:
+        >>> with model_dir_lock("/runs/c2d", worker_info(strategy)):
+        ...     result = train(config, model_fn, dataset_fn)
+    """
+    if not info.is_chief:
+        yield False
+        return
+    with locks.hold(model_dir, "training") as held:
+        yield held
 
 
 @dataclasses.dataclass
@@ -292,6 +333,16 @@ def _train(config, model_fn, dataset_fn, strategy, initial_weights, callbacks):
             callbacks,
             start=resumed_from or 0,
         )
+    except peers.PEER_FAILURES as error:
+        lost = peers.lost_peer_error(
+            strategy,
+            error,
+            checkpoint.latest_state(),
+            step=int(built.optimizer.iterations.numpy()),
+        )
+        if lost is None:
+            raise
+        raise lost from error
     finally:
         logger.close()
     weights_path = os.path.join(config.model_dir, checkpointing.FINAL_WEIGHTS)

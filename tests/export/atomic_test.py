@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nonlocal_tf import locks
 from nonlocal_tf.export import saved_model
 from nonlocal_tf.export import signatures
 from nonlocal_tf.export import versions
@@ -79,7 +80,9 @@ def test_killed_export_leaves_no_version_and_next_export_succeeds(tmp_path):
         child.stderr.close()
 
     model_dir = tmp_path / "m"
-    (temp_name,) = _entries(model_dir)  # nothing but the temp dir
+    # Nothing but the temp dir and the killed export's lock file.
+    lock_file, temp_name = _entries(model_dir)
+    assert lock_file == locks.LOCK_FILE
     assert temp_name.startswith(saved_model.TMP_PREFIX)
     temp_dir = model_dir / temp_name
     # It was killed mid-export: a complete-looking SavedModel, not renamed.
@@ -88,7 +91,8 @@ def test_killed_export_leaves_no_version_and_next_export_succeeds(tmp_path):
 
     path = _export(tmp_path)
     assert path == str(model_dir / "1")
-    assert _entries(model_dir) == ["1"]  # the stale temp dir is gone
+    # The stale temp dir is gone, the lock was taken over and released.
+    assert _entries(model_dir) == ["1"]
     clip = np.full((1, 3, 8, 8, 3), 100.0, np.float32)
     outputs = tf.saved_model.load(path).signatures["serving_default"](
         video=tf.constant(clip)

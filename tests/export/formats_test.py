@@ -7,8 +7,10 @@ are exported with 4-frame clips, once at the 64 training crop with the
 global-average head and once at an 80 test crop with the fully
 convolutional head (2 x 2 head positions). Each export is run by its own
 runtime (ONNX Runtime, OpenVINO, the LiteRT interpreter) and compared with
-the Keras model's own output on the same [0, 255] clips, normalised here.
-The exported graphs of a model are converted from one traced function
+the Keras model's own output on the same [0, 255] clips, normalised here;
+exports taking uint8 frames of other sizes (`input_kind="frames"`) are
+compared with the clip spec's Keras video converter and the model. The
+exported graphs of a model are converted from one traced function
 (`build_export_graph`), shared by the module.
 """
 
@@ -27,6 +29,7 @@ from nonlocal_tf import zoo
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.export import formats
 from nonlocal_tf.export import runtimes
+from nonlocal_tf.models import preprocessing
 from tests import cli_helpers
 from tests.export import helpers
 from tests.fixtures import PYSLOWFAST
@@ -99,15 +102,21 @@ class _Case:
         self.spec = self.model.clip_spec
         self.clips = _clips(self.spec)
         self.expected = _keras_probabilities(self.model, self.clips, self.spec)
-        self.graph = formats.build_export_graph(self.model)
+        self.graphs = {"video": formats.build_export_graph(self.model)}
         self.root = root
         self.paths = {}
 
-    def export(self, format):
-        if format not in self.paths:
-            path = os.path.join(self.root, format)
-            self.paths[format] = formats.write_export(self.graph, path, format)
-        return self.paths[format]
+    def export(self, format, input_kind="video"):
+        if (format, input_kind) not in self.paths:
+            if input_kind not in self.graphs:
+                self.graphs[input_kind] = formats.build_export_graph(
+                    self.model, input_kind=input_kind
+                )
+            path = os.path.join(self.root, f"{format}_{input_kind}")
+            self.paths[format, input_kind] = formats.write_export(
+                self.graphs[input_kind], path, format
+            )
+        return self.paths[format, input_kind]
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +170,54 @@ def test_probabilities_equal_keras(cases, name, head, format):
     np.testing.assert_allclose(
         probabilities, case.expected, atol=TOLERANCE, rtol=0
     )
+    if format == "litert":
+        _assert_builtin_ops_only(exported.model_file)
+
+
+# Decoded frames of other sizes than the test crop: 4:3 landscape, portrait.
+FRAME_SIZES = ((90, 120), (100, 80))
+
+
+@pytest.mark.parametrize("format", NEW_FORMATS)
+@pytest.mark.parametrize(
+    "name,head",
+    [
+        ("C2D_NLN_8x8_R50", "global_average"),
+        ("I3D_NLN_8x8_R50", "fully_convolutional"),
+    ],
+    ids=["c2d-global_average", "i3d-fully_convolutional"],
+)
+def test_frames_input_equals_the_keras_preprocessor(cases, name, head, format):
+    """uint8 frames of any size: the export's in-graph resize, rounding, crop
+    and normalisation, run by each runtime's own ops, against the Keras
+    video converter of the clip spec followed by the Keras model."""
+    _require_runtime(format)
+    case = cases(name, head)
+    exported = runtimes.load_exported(case.export(format, "frames"))
+    assert exported.input_kind == "frames"
+    assert exported.input_shape == (None, NUM_FRAMES, None, None, 3)
+    converter = preprocessing.VideoResNetVideoConverter.from_clip_spec(
+        case.spec
+    )
+    rng = np.random.default_rng(5)
+    for height, width in FRAME_SIZES:
+        frames = rng.integers(
+            0, 256, (3, NUM_FRAMES, height, width, 3), dtype=np.uint8
+        )
+        expected = keras.ops.convert_to_numpy(
+            case.model(converter(frames), training=False)
+        )
+        assert expected.max() - expected.min() > 0.2
+        probabilities = exported.predict(frames, batch_size=2)
+        np.testing.assert_allclose(
+            probabilities,
+            expected,
+            atol=TOLERANCE,
+            rtol=0,
+            err_msg=f"{height}x{width} frames",
+        )
+    with pytest.raises(ValueError, match="uint8 frames.*float32"):
+        exported.predict(frames.astype(np.float32))
     if format == "litert":
         _assert_builtin_ops_only(exported.model_file)
 
@@ -316,6 +373,10 @@ def test_saved_model_format_is_the_serving_export(tiny, tmp_path):
 def test_unknown_format_is_named(tiny, tmp_path):
     with pytest.raises(ValueError, match="'tflite'.*saved_model, onnx"):
         formats.export_model(tiny, tmp_path / "x", "tflite")
+    with pytest.raises(ValueError, match="input_kind 'jpeg'.*video, frames"):
+        _tiny_export(tiny, tmp_path / "x", "onnx", input_kind="jpeg")
+    with pytest.raises(ValueError, match="classify_frames"):
+        _tiny_export(tiny, tmp_path / "x", "saved_model", input_kind="frames")
     assert not os.path.exists(tmp_path / "x")
     with pytest.raises(ValueError, match="holds no export"):
         runtimes.load_exported(tmp_path)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from nonlocal_tf.training import config as config_lib
+from nonlocal_tf.training import peers
 from nonlocal_tf.training import strategy as strategy_lib
 from tests.scripts import helpers
 
@@ -90,6 +91,11 @@ def test_every_config_field_is_a_flag_with_its_default(defaults):
             assert flag["choices"] == list(CHOICES[field.name]), field.name
         else:
             assert flag["type"] == FLAG_TYPES[field.type], field.name
+
+
+def test_peer_timeout_defaults_to_the_library_default(defaults):
+    flag = defaults["flags"]["peer_timeout_seconds"]
+    assert flag["default"] == peers.DEFAULT_PEER_TIMEOUT_SECONDS
 
 
 def test_the_old_aliases_are_gone(defaults):

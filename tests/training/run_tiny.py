@@ -4,6 +4,7 @@
 writes R.json (step, resumed_from, per-step losses, history) and R.npz
 (the final model variables). `--logical_devices=N` splits the CPU into N
 logical devices first; `--strategy=multi_worker` reads TF_CONFIG.
+`--one_line_errors` prints a user error as the programs do (`cli.guarded`).
 """
 
 import argparse
@@ -33,6 +34,8 @@ def _parse(argv):
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--deterministic", action="store_true")
     parser.add_argument("--sleep_per_step", type=float, default=0.0)
+    parser.add_argument("--peer_timeout_seconds", type=float, default=None)
+    parser.add_argument("--one_line_errors", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -51,7 +54,12 @@ def main(argv):
     devices = None
     if args.strategy == "mirrored":
         devices = [f"CPU:{i}" for i in range(args.logical_devices)]
-    strategy = training.create_strategy(args.strategy, devices=devices)
+    timeout = {}
+    if args.peer_timeout_seconds is not None:
+        timeout["peer_timeout_seconds"] = args.peer_timeout_seconds
+    strategy = training.create_strategy(
+        args.strategy, devices=devices, **timeout
+    )
 
     import numpy as np
 
@@ -110,4 +118,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if "--one_line_errors" in sys.argv:
+        from nonlocal_tf import cli
+
+        # A user error as the programs print it: one `error:` line, status 1.
+        cli.guarded(main)(sys.argv[1:])
+    else:
+        main(sys.argv[1:])

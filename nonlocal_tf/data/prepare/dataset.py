@@ -14,6 +14,7 @@ skipped, logged with their reason and listed in `<split>_report.json` (see
 import os
 import time
 
+from nonlocal_tf import locks
 from nonlocal_tf.data import annotations
 from nonlocal_tf.data.prepare import local
 from nonlocal_tf.data.prepare import plan as plan_lib
@@ -81,6 +82,8 @@ def prepare_dataset(
         NoVideosFoundError: none of the videos exists (nothing is written).
         NothingPreparedError: every video was skipped (the report says
             why).
+        nonlocal_tf.locks.LockedError: another process prepares data into
+            `output_dir` (one at a time there; the message names it).
 
     Example:
         >>> entries = annotations.read_annotations(
@@ -109,23 +112,29 @@ def prepare_dataset(
     num_workers = os.cpu_count() if num_workers is None else int(num_workers)
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    plan = plan_lib.make_plan(
-        entries, output_dir, label_map=label_map, split=split, settings=settings
-    )
-    plan_lib.check_videos_exist(plan)
-    plan_lib.claim_output_dir(plan)
-    metrics = None
-    if engine == "beam":
-        # Imported here: Apache Beam is optional and slow to import.
-        from nonlocal_tf.data.prepare import beam_engine
+    # One preparation at a time into output_dir, refused before planning.
+    with locks.hold(output_dir, f"preparing split {split!r}"):
+        plan = plan_lib.make_plan(
+            entries,
+            output_dir,
+            label_map=label_map,
+            split=split,
+            settings=settings,
+        )
+        plan_lib.check_videos_exist(plan)
+        plan_lib.claim_output_dir(plan)
+        metrics = None
+        if engine == "beam":
+            # Imported here: Apache Beam is optional and slow to import.
+            from nonlocal_tf.data.prepare import beam_engine
 
-        metrics = beam_engine.run(plan, beam_options=beam_options)
-    else:
-        local.run(plan, num_workers=num_workers, progress=progress)
-    return report.write_report(
-        plan,
-        started,
-        engine=engine,
-        engine_metrics=metrics,
-        bad_annotation_rows=bad_rows,
-    )
+            metrics = beam_engine.run(plan, beam_options=beam_options)
+        else:
+            local.run(plan, num_workers=num_workers, progress=progress)
+        return report.write_report(
+            plan,
+            started,
+            engine=engine,
+            engine_metrics=metrics,
+            bad_annotation_rows=bad_rows,
+        )

@@ -4,10 +4,22 @@ Workers run `workers.encode_video` (through `nonlocal_tf.data.video`, no
 TensorFlow); this process turns each result into a record and writes the
 shards one after the other, in a fixed order, so the output does not depend
 on the number of workers.
+
+Memory does not grow with a video's length: the workers spool each video's
+JPEG frames to a file (`spool.FrameSpool`) and this process streams the
+record from it into the shard. The spool files wait in
+`<output_dir>/.prepare-<split>/spool-*/` (a temporary folder when the output
+is not a local path), the frames of at most `2 * num_workers` videos (the
+results in flight; 1 with no workers), and are removed as their records are
+written; a folder a killed run left is removed by the next run.
 """
 
 import collections
 import concurrent.futures
+import glob
+import os
+import shutil
+import tempfile
 
 from absl import logging
 from tqdm import tqdm
@@ -25,7 +37,7 @@ class Executor:
     process at a time.
     """
 
-    def __init__(self, num_workers, settings):
+    def __init__(self, num_workers, settings, spool_dir=None):
         if num_workers and not workers.main_is_importable():
             logging.warning(
                 "__main__ has no importable file; decoding in this process "
@@ -35,11 +47,15 @@ class Executor:
             num_workers = 0
         self._num_workers = num_workers
         self._settings = settings
+        self._spool_dir = spool_dir
 
     def _inline(self, entries):
         for entry in entries:
             try:
-                yield entry, workers.encode_video(entry, self._settings)
+                encoded = workers.encode_video(
+                    entry, self._settings, self._spool_dir
+                )
+                yield entry, encoded
             except Exception as e:  # noqa: BLE001 - reported per video
                 yield entry, e
 
@@ -61,7 +77,9 @@ class Executor:
                     entry = next(entries, None)
                     if entry is None:
                         break
-                    future = workers.submit(pool, entry, self._settings)
+                    future = workers.submit(
+                        pool, entry, self._settings, self._spool_dir
+                    )
                     pending.append((entry, future))
                 if not pending:
                     return
@@ -80,7 +98,7 @@ class Executor:
             pool.shutdown(cancel_futures=True)
 
     def _isolated(self, entries):
-        encoder = workers.IsolatedEncoder()
+        encoder = workers.IsolatedEncoder(self._spool_dir)
         try:
             for entry in entries:
                 yield entry, encoder(entry, self._settings)
@@ -125,6 +143,15 @@ def _shard_outcomes(slots, results, label_map, progress):
         yield outcome
 
 
+def _spool_dir(plan):
+    """A new folder for the frame spools (module docstring)."""
+    if "://" in plan.state_dir:
+        return tempfile.mkdtemp(prefix="nonlocal_tf_spool-")
+    for stale in glob.glob(os.path.join(plan.state_dir, "spool-*")):
+        shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix="spool-", dir=plan.state_dir)
+
+
 def run(plan, *, num_workers, progress):
     """Writes the shards of `plan.todo` with `num_workers` processes.
 
@@ -134,7 +161,8 @@ def run(plan, *, num_workers, progress):
     slots = plan.todo_slots()
     jobs = [slot.entry for slot in slots if slot.skip is None]
     bar = _Progress(len(slots), plan.split, progress)
-    results = Executor(num_workers, plan.settings).map(jobs)
+    spool_dir = _spool_dir(plan)
+    results = Executor(num_workers, plan.settings, spool_dir).map(jobs)
     try:
         for s in plan.todo:
             records.write_shard(
@@ -145,3 +173,4 @@ def run(plan, *, num_workers, progress):
     finally:
         results.close()
         bar.close()
+        shutil.rmtree(spool_dir, ignore_errors=True)

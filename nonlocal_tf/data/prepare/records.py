@@ -6,18 +6,31 @@ videos skipped with their reasons, frames and seconds) is written before the
 rename, so a shard file that exists with its state is complete. Writing the
 same shard again (a resumed run, a retried Beam bundle) gives the same
 bytes.
+
+A video whose frames were spooled to a file (`spool.FrameSpool`, the local
+engine) becomes a `framing.StreamedRecord`: its context, then the spool's
+bytes, streamed into the shard without the record ever being held whole.
+Shards are written by `framing.RecordWriter`, byte for byte what
+`tf.io.TFRecordWriter` writes.
 """
 
 import dataclasses
+import itertools
 import json
 
-import tensorflow as tf
 from absl import logging
 
 from nonlocal_tf import fileio
 from nonlocal_tf.data import features
+from nonlocal_tf.data.prepare import framing
+from nonlocal_tf.data.prepare import spool
 from nonlocal_tf.data.video import DECODE_ERROR
 from nonlocal_tf.data.video import VideoDecodeError
+
+FULL_DISK_HINT = (
+    "the shards finished before it are kept; free space and rerun: "
+    "preparation carries on from this shard"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,14 +39,16 @@ class VideoOutcome:
 
     Attributes:
         video_id: the entry's id.
-        record: the serialized `SequenceExample`, or None when skipped.
+        record: the serialized `SequenceExample` (bytes, or a
+            `framing.StreamedRecord` reading a frame spool once), or None
+            when skipped.
         skip: {"path", "video_id", "reason", "detail"} when skipped.
         frames: frames in the record.
         seconds: seconds of video in the record.
     """
 
     video_id: str
-    record: bytes | None = None
+    record: bytes | framing.StreamedRecord | None = None
     skip: dict | None = None
     frames: int = 0
     seconds: float = 0.0
@@ -75,17 +90,34 @@ def video_outcome(entry, video, label_map):
         ...                         {"cycling": 0})  # doctest: +SKIP
     """
     if isinstance(video, BaseException):
+        if fileio.is_disk_full(video):
+            # The frame spool filled the disk: not this video's fault.
+            raise video
         return VideoOutcome(entry.video_id, skip=skip_of_error(entry, video))
-    example = features.make_sequence_example(
-        video.frames,
-        video_id=entry.video_id,
-        label_indices=[label_map[x] for x in entry.labels],
-        label_texts=entry.labels,
-        fps=video.fps,
-    )
+    labels = {
+        "video_id": entry.video_id,
+        "label_indices": [label_map[x] for x in entry.labels],
+        "label_texts": entry.labels,
+        "fps": video.fps,
+    }
+    if isinstance(video.frames, spool.FrameSpool):
+        context = features.make_context(video.num_frames, **labels)
+        frames = video.frames
+        head = spool.record_head(
+            context.SerializeToString(deterministic=True),
+            features.IMAGE_KEY,
+            frames.size,
+        )
+        record = framing.StreamedRecord(
+            len(head) + frames.size,
+            lambda: itertools.chain([head], frames.chunks()),
+        )
+    else:
+        example = features.make_sequence_example(video.frames, **labels)
+        record = example.SerializeToString(deterministic=True)
     return VideoOutcome(
         entry.video_id,
-        record=example.SerializeToString(deterministic=True),
+        record=record,
         frames=video.num_frames,
         seconds=video.duration,
     )
@@ -122,10 +154,17 @@ def write_shard(path, state_path, outcomes):
     Returns:
         The state: {"written": [ids], "skipped": [skips], "frames": int,
         "seconds": float}.
+
+    Raises:
+        fileio.DiskFullError: the disk filled up; the shard's temporary file
+            is removed, the shards finished before are kept.
     """
     state = {"written": [], "skipped": [], "frames": 0, "seconds": 0.0}
-    with fileio.atomic_path(path) as temp:
-        with tf.io.TFRecordWriter(temp) as writer:
+    with (
+        fileio.disk_full_as(path, FULL_DISK_HINT),
+        fileio.atomic_path(path) as temp,
+    ):
+        with framing.RecordWriter(temp) as writer:
             for outcome in outcomes:
                 if outcome.record is None:
                     logging.warning(

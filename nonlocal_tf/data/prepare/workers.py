@@ -10,6 +10,10 @@ pipeline.
 Worker processes die with the process that started them: a watchdog thread
 in each one exits as soon as its parent is gone (a `kill -9` of the parent
 leaves no decoder running).
+
+Given a `spool_dir` (the local engine), a worker writes the JPEG frames to a
+`spool.FrameSpool` file there as it encodes them and sends back only that
+file's name: neither process holds a whole video's frames.
 """
 
 import concurrent.futures
@@ -22,6 +26,7 @@ import time
 from absl import logging
 
 from nonlocal_tf.data import video
+from nonlocal_tf.data.prepare import spool
 
 # How often a worker checks that its parent is alive, seconds.
 PARENT_POLL_SECONDS = 0.1
@@ -44,8 +49,44 @@ def encode_args(entry, settings):
     }
 
 
-def encode_video(entry, settings):
+def encode_file(path, *, spool_dir=None, **kwargs):
+    """`video.encode_video_jpeg(path, **kwargs)`, frames spooled or listed.
+
+    Args:
+        path: the video file.
+        spool_dir: a local folder: the frames go to a new
+            `spool.FrameSpool` file there (closed; removed if encoding
+            fails); None keeps them in a list.
+        **kwargs: the other arguments of `video.encode_video_jpeg`.
+
+    Returns:
+        A `video.EncodedVideo`.
+
+    Example:
+        >>> encoded = encode_file(
+        ...     "clip.mp4", spool_dir="/tmp")  # doctest: +SKIP
+        >>> encoded.frames.path  # doctest: +SKIP
+        '/tmp/tmpa1b2c3.frames'
+    """
+    if spool_dir is None:
+        return video.encode_video_jpeg(path, **kwargs)
+    frames = spool.FrameSpool.create(spool_dir)
+    try:
+        encoded = video.encode_video_jpeg(path, frames=frames, **kwargs)
+    except BaseException:
+        frames.discard()
+        raise
+    frames.close()
+    return encoded
+
+
+def encode_video(entry, settings, spool_dir=None):
     """Decodes and JPEG-encodes `entry`'s video in this process.
+
+    Args:
+        entry: an `annotations.VideoEntry`.
+        settings: a `plan.Settings`.
+        spool_dir: see `encode_file`.
 
     Returns:
         A `video.EncodedVideo`.
@@ -59,7 +100,7 @@ def encode_video(entry, settings):
         250
     """
     args, kwargs = encode_args(entry, settings)
-    return video.encode_video_jpeg(*args, **kwargs)
+    return encode_file(*args, spool_dir=spool_dir, **kwargs)
 
 
 def _watch_parent(parent_pid):
@@ -97,10 +138,14 @@ def new_pool(num_workers):
     )
 
 
-def submit(pool, entry, settings):
-    """Submits `encode_video(entry, settings)` to `pool`; returns a future."""
+def submit(pool, entry, settings, spool_dir=None):
+    """Submits `encode_video(entry, settings, spool_dir)` to `pool`.
+
+    Returns:
+        A future.
+    """
     args, kwargs = encode_args(entry, settings)
-    return pool.submit(video.encode_video_jpeg, *args, **kwargs)
+    return pool.submit(encode_file, *args, spool_dir=spool_dir, **kwargs)
 
 
 def crash_error(entry):
@@ -114,7 +159,7 @@ class IsolatedEncoder:
     Calling it returns the `EncodedVideo` or the exception the video raised
     (a crashed decoder gives a `decode_error`); it never raises for a bad
     video. Without an importable `__main__` (an interactive session) it
-    encodes in this process.
+    encodes in this process. `spool_dir`: see `encode_file`.
 
     Example:
         >>> encoder = IsolatedEncoder()
@@ -122,20 +167,22 @@ class IsolatedEncoder:
         >>> encoder.close()
     """
 
-    def __init__(self):
+    def __init__(self, spool_dir=None):
         self._pool = None
         self._inline = not main_is_importable()
+        self._spool_dir = spool_dir
 
     def __call__(self, entry, settings):
         if self._inline:
             try:
-                return encode_video(entry, settings)
+                return encode_video(entry, settings, self._spool_dir)
             except Exception as error:  # noqa: BLE001 - reported per video
                 return error
         if self._pool is None:
             self._pool = new_pool(1)
         try:
-            return submit(self._pool, entry, settings).result()
+            future = submit(self._pool, entry, settings, self._spool_dir)
+            return future.result()
         except concurrent.futures.process.BrokenProcessPool:
             logging.warning("The decoder died on %s", entry.path)
             self.close()
