@@ -92,6 +92,7 @@ setuptools.setup(
             "setuptools>=70",
             "wheel>=0.40",
             "scikit-video>=1.1.11",
+            "hypothesis>=6.100",
         ],
     },
     entry_points={

@@ -51,12 +51,15 @@ def _one_of(name, value, choices):
 
 
 def _triple(name, value):
-    value = tuple(float(v) for v in value)
-    if len(value) != 3:
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):  # not a sequence of numbers
+        numbers = ()
+    if len(numbers) != 3:
         raise ValueError(
             f"ClipSpec.{name} needs 3 values (R, G, B); got {value!r}"
         )
-    return value
+    return numbers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +127,10 @@ class ClipSpec:
         _one_of("num_test_crops", self.num_test_crops, (1, 3))
         _one_of("jpeg_dct_method", self.jpeg_dct_method, DCT_METHODS)
         _one_of("test_head", self.test_head, TEST_HEADS)
-        scales = tuple(self.jitter_scales)
+        try:
+            scales = tuple(self.jitter_scales)
+        except TypeError:  # not a sequence
+            scales = ()
         if len(scales) != 2:
             raise ValueError(
                 "ClipSpec.jitter_scales needs (min, max); got "

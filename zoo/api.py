@@ -460,10 +460,19 @@ def clip_spec_of(source):
     else:
         found = presets.find_preset(REGISTRY, source)
         return (found[0] if found else get_entry(source)).clip_spec
-    spec = config.get("config", {}).get("clip_spec")
+    # A damaged or foreign file may hold any JSON (found by fuzzing).
+    if not isinstance(config, dict):
+        config = {"class_name": type(config).__name__}
+    inner = config.get("config")
+    spec = inner.get("clip_spec") if isinstance(inner, dict) else None
     if spec is None:
         raise NoClipSpecError(
             f"{source} holds a {config.get('class_name')}, not a nonlocal_tf "
             "VideoClassifier: it carries no clip spec (give the clip flags)"
         )
-    return ClipSpec.from_dict(spec)
+    try:
+        return ClipSpec.from_dict(spec)
+    except ValueError as error:
+        raise presets.SourceError(
+            f"{source} holds an invalid clip spec ({error})"
+        ) from None

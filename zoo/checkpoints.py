@@ -167,7 +167,15 @@ def _open_zip_names(path):
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.namelist()
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
+    # Found by fuzzing: ValueError (a UnicodeDecodeError from a member name
+    # flagged UTF-8) and NotImplementedError (a zip version it lacks).
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as e:
         raise CheckpointFormatError(
             f"damaged zip archive, {path} ({e}; a download cut short? "
             "download it again)"
@@ -234,9 +242,10 @@ def _read_pickle(path):
             "dict; this file could run code)"
         ) from None
     except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise CheckpointFormatError(
-            f"truncated or damaged pickle, {path} ({type(e).__name__}: {e}; "
-            "download it again)"
+            f"truncated or damaged pickle, {path} ({type(e).__name__}: "
+            f"{first}; download it again)"
         ) from e
     if not isinstance(obj, dict):
         raise CheckpointFormatError(
@@ -271,7 +280,9 @@ def _read_torch(path):
             f"refusing to load a torch file that holds more than tensors, "
             f"{path} ({first})"
         ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:
+        # torch's own errors, and those of its weights-only unpickler on a
+        # damaged stream (IndexError, KeyError, ...; found by fuzzing).
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise CheckpointFormatError(
             f"truncated or damaged torch checkpoint, {path} "
@@ -296,19 +307,36 @@ def _read_torch(path):
 
 def _read_npz(path):
     raw = collections.OrderedDict()
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise CheckpointFormatError(
+            f"damaged .npz archive, {path} ({type(e).__name__}: {e}; "
+            "download it again)"
+        ) from e
+    with archive:
         for key in archive.files:
             try:
                 raw[key] = archive[key]
-            except ValueError as e:  # an object array: needs pickle
+            except ValueError as e:
+                if "allow_pickle" not in str(e):
+                    raise CheckpointFormatError(
+                        f"damaged entry {key!r}, {path} ({e}; download it "
+                        "again)"
+                    ) from e
+                # An object array: needs pickle.
                 raise CheckpointFormatError(
                     f"refusing to load object array {key!r}, {path} (an "
                     ".npz state_dict holds only numbers; loading objects "
                     "would unpickle code)"
                 ) from e
-            except (zipfile.BadZipFile, EOFError, OSError) as e:
+            # zipfile's errors on a damaged member: BadZipFile, EOFError,
+            # OSError, and (found by fuzzing) NotImplementedError for a zip
+            # feature it lacks, RuntimeError for an "encrypted" member.
+            except Exception as e:
                 raise CheckpointFormatError(
-                    f"damaged entry {key!r}, {path} ({e}; download it again)"
+                    f"damaged entry {key!r}, {path} ({type(e).__name__}: {e}; "
+                    "download it again)"
                 ) from e
     return raw
 

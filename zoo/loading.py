@@ -355,8 +355,17 @@ def h5_head_classes(path):
         ):
             found.append(int(item.shape[1]))
 
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
+    # h5py's errors on a damaged file (OSError, RuntimeError, ...; found by
+    # fuzzing) become the one error a damaged checkpoint gives.
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise checkpoints.CheckpointFormatError(
+            f"damaged Keras weights file, {path} ({type(e).__name__}: "
+            f"{first}; download it again)"
+        ) from e
     return found[0] if len(found) == 1 else None
 
 

@@ -212,7 +212,17 @@ def _load_keras_file(path):
     _check_keras_file(path)
     try:
         model = keras.saving.load_model(path, compile=False)
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as e:
+    # Found by fuzzing: Keras reports a config it cannot rebuild as a
+    # TypeError, h5py a damaged weights file as a RuntimeError.
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        KeyError,
+        ValueError,
+        TypeError,
+        RuntimeError,
+    ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise SourceError(
             f"{path} is not a readable .keras file ({type(e).__name__}: "

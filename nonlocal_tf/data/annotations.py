@@ -526,14 +526,17 @@ LABEL_MAP_FILE = "label_map.json"
 
 
 def _natural_key(text):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+    return [int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", text)]
 
 
 def build_label_map(entries):
     """Class name -> index for the labels used by `entries`.
 
-    Names are sorted (the Kinetics convention: index = alphabetical rank).
-    When every name is a non-negative integer, the integer is the index.
+    Names are sorted (the Kinetics convention: index = alphabetical rank,
+    numbers in names compared as numbers).
+    When every name is a non-negative integer written without leading zeros
+    ("0", "7", "12"), the integer is the index (so "7" and "07" never share
+    one).
 
     Args:
         entries: iterable of `VideoEntry` (anything with `labels`).
@@ -547,9 +550,12 @@ def build_label_map(entries):
         {'abseiling': 0, 'zumba': 1}
     """
     names = {label for entry in entries for label in entry.labels}
-    if names and all(n.isdigit() for n in names):
+    if names and all(n.isdecimal() and str(int(n)) == n for n in names):
         return {n: int(n) for n in sorted(names, key=int)}
-    return {n: i for i, n in enumerate(sorted(names, key=_natural_key))}
+    # Ties ("a1", "a01") are broken by the name: never by set order, which
+    # changes with PYTHONHASHSEED from one process to the next.
+    ranked = sorted(names, key=lambda n: (_natural_key(n), n))
+    return {n: i for i, n in enumerate(ranked)}
 
 
 def _checked_indices(label_map, path):
@@ -618,7 +624,8 @@ def _read_text(path):
 def _parse_json(text, path):
     try:
         return json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
+        # RecursionError: arrays or objects nested too deep to parse.
         raise ValueError(
             f"label file looks like JSON but does not parse, {path} ({error})"
         ) from None

@@ -133,15 +133,15 @@ def build_dataset(
       at 10 x 3 views of 256; a quarter of that, uint8, in the pipeline's
       buffers), so keep `batch_size` small in test mode.
 
-    A record that fails to parse or decode (or has no frames, a label out of
-    range, several labels without `multi_label`, no label in single-label
-    training) is skipped: TensorFlow logs the
-    error, absl logs how many were skipped and where, and `skipped_records`
-    counts them. A corrupt (CRC) block or a cut-off end ends the reading of
-    its file: absl logs the damaged shard (file, byte offset, records read,
-    expected and lost; expected from the preparation report beside the
-    records when it is there) and `skipped_records` counts it
-    (`damaged_shards`, `lost`).
+    A record that fails to parse or decode (or has no frames, frames beyond
+    `transforms.MAX_ASPECT_RATIO`, a label out of range, several labels
+    without `multi_label`, no label in single-label training) is skipped:
+    TensorFlow logs the error, absl logs how many were skipped and where,
+    and `skipped_records` counts them. A corrupt (CRC) block or a cut-off
+    end ends the reading of its file: absl logs the damaged shard (file,
+    byte offset, records read, expected and lost; expected from the
+    preparation report beside the records when it is there) and
+    `skipped_records` counts it (`damaged_shards`, `lost`).
 
     Args:
         file_pattern: glob pattern or list of patterns (`tf.io.gfile.glob`).
@@ -414,7 +414,7 @@ def _with_options(dataset, *, sharded):
 
 
 def where_of(parsed, filename, index):
-    return tf.strings.join(
+    where = tf.strings.join(
         [
             "record ",
             tf.strings.as_string(index),
@@ -424,6 +424,12 @@ def where_of(parsed, filename, index):
             parsed["video_id"],
             "')",
         ]
+    )
+    # A video id (or file name) that is not UTF-8 would make TensorFlow's
+    # Python side fail to decode the error message (a UnicodeDecodeError in
+    # place of the error; found by fuzzing): invalid bytes become U+FFFD.
+    return tf.strings.unicode_transcode(
+        where, "UTF-8", "UTF-8", errors="replace"
     )
 
 
@@ -592,6 +598,12 @@ def train_clip_fn(settings, base_seed):
         )
         jpegs = checked_jpegs(jpegs, where)
         shape = tf.io.extract_jpeg_shape(jpegs[0])
+        # The frames the test views accept: the crop window alone bounds the
+        # memory, but a 1 x 4000 frame is a damaged record, not a video.
+        with tf.control_dependencies(
+            [transforms.check_frame_size(shape, where)]
+        ):
+            shape = tf.identity(shape)
         window = transforms.train_crop_window(
             shape[0],
             shape[1],
@@ -625,7 +637,12 @@ def test_views_fn(settings):
         )
         distinct, positions = tf.unique(tf.reshape(indices, [-1]))
         jpegs = checked_jpegs(tf.gather(record["frames"], distinct), where)
-        frames = transforms.decode_jpegs(jpegs, spec.jpeg_dct_method)
+        # The frames of a record share one size (decode_jpegs stacks them).
+        shape = tf.io.extract_jpeg_shape(jpegs[0])
+        with tf.control_dependencies(
+            [transforms.check_frame_size(shape, where)]
+        ):
+            frames = transforms.decode_jpegs(jpegs, spec.jpeg_dct_method)
         views = transforms.test_views(
             frames,
             positions,

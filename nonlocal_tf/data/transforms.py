@@ -54,6 +54,46 @@ def decode_jpeg(jpeg, dct_method=INTEGER_ACCURATE):
     return tf.io.decode_jpeg(jpeg, channels=3, dct_method=dct_method)
 
 
+# Frames scaled to a short side S become S x (S * long / short) pixels, so
+# a frame's aspect ratio, not its bytes, sets the memory a test view takes: a
+# 15 KB JPEG of 1 x 60000 pixels scales to 256 x 15 million. Real video is at
+# most about 4:1; frames beyond 16:1 are refused before they are decoded.
+MAX_ASPECT_RATIO = 16
+
+
+def check_frame_size(shape, where, max_pixels=None):
+    """An assertion that a frame's `(height, width)` may be decoded and
+    scaled: an aspect ratio within `MAX_ASPECT_RATIO`, and at most
+    `max_pixels` pixels when given.
+
+    Args:
+        shape: int tensor `[height, width, ...]` (`tf.io.extract_jpeg_shape`).
+        where: string tensor naming the frame in the error.
+        max_pixels: optional bound on height x width.
+
+    Returns:
+        The assertion op (for `tf.control_dependencies`); it fails with
+        `tf.errors.InvalidArgumentError`.
+
+    Example:
+        >>> shape = tf.io.extract_jpeg_shape(jpeg)  # doctest: +SKIP
+        >>> with tf.control_dependencies(
+        ...         [check_frame_size(shape, "frame 0")]):  # doctest: +SKIP
+        ...     frame = decode_jpeg(jpeg)
+    """
+    height = tf.cast(shape[0], tf.int64)
+    width = tf.cast(shape[1], tf.int64)
+    short = tf.maximum(tf.minimum(height, width), 1)
+    ok = tf.maximum(height, width) <= MAX_ASPECT_RATIO * short
+    limit = f"an aspect ratio within {MAX_ASPECT_RATIO}:1"
+    if max_pixels is not None:
+        ok = tf.logical_and(ok, height * width <= max_pixels)
+        limit += f" and at most {max_pixels} pixels"
+    return tf.debugging.Assert(
+        ok, [where, "-", height, "x", width, "pixels: frames need", limit]
+    )
+
+
 def decode_jpegs(jpegs, dct_method=INTEGER_ACCURATE):
     """Frames of one video from a vector of JPEGs of one size, uint8.
 

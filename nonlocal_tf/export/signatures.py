@@ -14,7 +14,9 @@ the clip spec's test transform of `nonlocal_tf.models.preprocessing` (the
 `VideoClassifier`'s video converter, and the test pipeline's
 `nonlocal_tf.data.transforms.test_views`):
 1. decode with the spec's IDCT (`jpeg_dct_method`, INTEGER_ACCURATE by
-   default: the pixels libjpeg, PIL and FFmpeg give);
+   default: the pixels libjpeg, PIL and FFmpeg give), once the frame is
+   known to be a JPEG of at most `MAX_FRAME_PIXELS` pixels and an aspect
+   ratio within `transforms.MAX_ASPECT_RATIO` (an error names the frame);
 2. resize bilinearly (half-pixel centres, no anti-aliasing) so that the short
    side is `test_crop_size`, the long side `floor(long * S / short)`
    (`resize_short_side`);
@@ -59,13 +61,26 @@ def normalize_clip(video, clip_spec):
     return test_transform.normalize(video, clip_spec.mean, clip_spec.std)
 
 
-def decode_frame(jpeg_bytes, clip_spec):
+# A request's frames come from the network. Only JPEGs are decoded (the
+# signature's contract; `tf.io.decode_jpeg` alone would also take PNG and
+# GIF, whose decoded size TensorFlow does not bound), and each frame's size is
+# read from its header and checked before it is decoded.
+MAX_FRAME_PIXELS = 1 << 25  # 33.5 megapixels: an 8K UHD frame fits
+
+
+def decode_frame(jpeg_bytes, clip_spec, where="frame"):
     """One JPEG frame -> its centre test view, uint8 (S, S, 3).
 
     Args:
-        jpeg_bytes: scalar string tensor holding a JPEG (PNG and non-animated
-            GIF are accepted too, as `tf.io.decode_jpeg` does).
+        jpeg_bytes: scalar string tensor holding a JPEG.
         clip_spec: the model's `ClipSpec`; S is its `test_crop_size`.
+        where: names the frame in errors (a string or string tensor).
+
+    Raises:
+        tf.errors.InvalidArgumentError: (when run) the bytes are not a JPEG,
+            the frame has more than `MAX_FRAME_PIXELS` pixels or an aspect
+            ratio beyond `transforms.MAX_ASPECT_RATIO` (each naming
+            `where`), or its JPEG data is damaged.
 
     Example:
 
@@ -74,7 +89,20 @@ def decode_frame(jpeg_bytes, clip_spec):
     TensorShape([32, 32, 3])
     """
     size = clip_spec.test_crop_size
-    frame = transforms.decode_jpeg(jpeg_bytes, clip_spec.jpeg_dct_method)
+    is_jpeg = tf.debugging.Assert(
+        tf.io.is_jpeg(jpeg_bytes),
+        [
+            where,
+            "is not a JPEG image (",
+            tf.strings.length(jpeg_bytes),
+            "bytes)",
+        ],
+    )
+    with tf.control_dependencies([is_jpeg]):
+        shape = tf.io.extract_jpeg_shape(jpeg_bytes)
+    checked = transforms.check_frame_size(shape, where, MAX_FRAME_PIXELS)
+    with tf.control_dependencies([checked]):
+        frame = transforms.decode_jpeg(jpeg_bytes, clip_spec.jpeg_dct_method)
     scaled = test_transform.to_uint8(
         test_transform.resize_short_side(frame, size)
     )
@@ -85,9 +113,13 @@ def decode_frames(frames, clip_spec):
     """A batch of JPEG frame sequences -> uint8 clips (B, T, S, S, 3).
 
     Args:
-        frames: string tensor (B, T) of encoded frames (each frame may have
-            its own size).
+        frames: string tensor (B, T) of JPEG frames (each frame may have its
+            own size).
         clip_spec: the model's `ClipSpec`; S is its `test_crop_size`.
+
+    Raises:
+        tf.errors.InvalidArgumentError: (when run) a frame is refused by
+            `decode_frame`; a refusal names it as `frame [b, t]`.
 
     Example:
 
@@ -100,9 +132,18 @@ def decode_frames(frames, clip_spec):
     size = clip_spec.test_crop_size
     frames = tf.convert_to_tensor(frames, tf.string)
     flat = tf.reshape(frames, [-1])
+    per_clip = tf.cast(tf.shape(frames)[-1], tf.int64)
+
+    def decode(args):
+        jpeg_bytes, index = args
+        where = tf.strings.format(
+            "frame [{}, {}]", (index // per_clip, index % per_clip)
+        )
+        return decode_frame(jpeg_bytes, clip_spec, where)
+
     images = tf.map_fn(
-        lambda jpeg_bytes: decode_frame(jpeg_bytes, clip_spec),
-        flat,
+        decode,
+        (flat, tf.range(tf.size(flat, out_type=tf.int64))),
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
         parallel_iterations=16,
     )
