@@ -23,6 +23,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import sys
 import uuid
 
@@ -233,5 +234,44 @@ def atomic_save_weights(model, path):
             f"Weights path must end with `.weights.h5`, got {path!r}."
         )
     with atomic_path(path) as temp:
+        _check_room_for_weights(model, temp)
         model.save_weights(temp)
     return path
+
+
+# What a `.weights.h5` file takes besides its tensors' bytes: HDF5's groups,
+# headers and attributes, measured at about 1.9 KB per tensor.
+_HDF5_BYTES_PER_TENSOR = 4096
+_HDF5_BYTES_PER_FILE = 64 << 10
+
+
+def _check_room_for_weights(model, temp):
+    """Raises ENOSPC before HDF5 writes where the weights cannot fit.
+
+    A write that fails inside HDF5 leaves the library with a file it can
+    neither flush nor close ("Can't decrement id ref count"), and a later
+    HDF5 call of the same process can crash on it; so a local disk without
+    room for the file is refused before the file is opened.
+    """
+    if "://" in temp:
+        return
+    needed = _HDF5_BYTES_PER_FILE + sum(
+        _variable_bytes(variable) + _HDF5_BYTES_PER_TENSOR
+        for variable in model.weights
+    )
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(temp))).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{needed} bytes needed for the weights, {free} free",
+            temp,
+        )
+
+
+def _variable_bytes(variable):
+    import numpy as np
+
+    size = 1
+    for dim in variable.shape:
+        size *= int(dim)
+    return size * np.dtype(str(variable.dtype)).itemsize
