@@ -27,6 +27,42 @@ def run_module(module, args, *, env=None, timeout=None):
     Returns:
         The `subprocess.CompletedProcess`, with text stdout and stderr.
     """
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=_child_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_module(module, args, *, env=None, stderr=None):
+    """`python -m module *args` left running, its stdin and stdout piped.
+
+    For a child kept alive across rounds (it reads requests on stdin and
+    answers on stdout); imports this process's packages, as `run_module`.
+
+    Args:
+        module: Dotted module name with an `if __name__ == "__main__"` entry.
+        args: Command-line arguments.
+        env: The child's environment (default this process's).
+        stderr: A file for the child's stderr (default: inherited).
+
+    Returns:
+        The `subprocess.Popen`, binary pipes, unbuffered.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env=_child_environment(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        bufsize=0,
+    )
+
+
+def _child_environment(env):
     roots = [
         os.path.dirname(os.path.dirname(os.path.abspath(package.__file__)))
         for package in (nonlocal_tf, sys.modules[__package__])
@@ -35,14 +71,7 @@ def run_module(module, args, *, env=None, timeout=None):
     env["PYTHONPATH"] = os.pathsep.join(
         dict.fromkeys(p for p in (*roots, env.get("PYTHONPATH")) if p)
     )
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return env
 
 
 def print_result(prefix, value):

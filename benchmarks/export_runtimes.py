@@ -69,6 +69,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import child_runs
+from benchmarks import machine
 from benchmarks import paired_timing
 from benchmarks import random_weights
 from nonlocal_tf import cli
@@ -412,30 +413,6 @@ def package_versions():
     return out
 
 
-def cpu_description():
-    """`{model, logical_cpus, avx2, avx512, avx512_flags, amx}` (Linux)."""
-    model, cpu_flags = None, set()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model is None:
-                    model = value.strip()
-                elif key == "flags" and not cpu_flags:
-                    cpu_flags = set(value.split())
-    except OSError:
-        pass
-    return {
-        "model": model,
-        "logical_cpus": os.cpu_count(),
-        "avx2": "avx2" in cpu_flags,
-        "avx512": "avx512f" in cpu_flags,
-        "avx512_flags": sorted(f for f in cpu_flags if f.startswith("avx512")),
-        "amx": any(f.startswith("amx") for f in cpu_flags),
-    }
-
-
 def write_json(path, value):
     """`value` as JSON at local `path`: a temp file beside it, renamed.
 
@@ -448,11 +425,6 @@ def write_json(path, value):
     ) as f:
         json.dump(value, f, indent=2)
     os.replace(f.name, path)
-
-
-def _rotated(items, by):
-    by %= len(items)
-    return items[by:] + items[:by]
 
 
 def merge(rows, runtimes):
@@ -649,15 +621,9 @@ def main(argv):
         "seed": FLAGS.seed,
         "clip_batch": max(batch_sizes),
     }
-    cpu = cpu_description()
+    cpu = machine.cpu_description()
     versions = package_versions()
-    print(
-        f"cpu: {cpu['model']}, {cpu['logical_cpus']} logical CPUs, AVX2 "
-        f"{'yes' if cpu['avx2'] else 'no'}, AVX-512 "
-        f"{'yes' if cpu['avx512'] else 'no'} "
-        f"({' '.join(cpu['avx512_flags']) or '-'}), AMX "
-        f"{'yes' if cpu['amx'] else 'no'}"
-    )
+    print(machine.cpu_line(cpu))
     print(
         "packages: "
         + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items())
@@ -692,7 +658,7 @@ def main(argv):
             for name in models:
                 export = exports[name]
                 for batch in batch_sizes:
-                    for runtime in _rotated(runtimes, round_index):
+                    for runtime in paired_timing.rotated(runtimes, round_index):
                         setting = dict(
                             common,
                             kind="time",

@@ -46,6 +46,23 @@ def timed_call(call):
     return wall, stolen
 
 
+def rotated(items, by):
+    """`items` turned left by `by` places: round `by`'s order of the calls.
+
+    Turning the order by one each round puts every call first, last and in
+    between equally often, so a slow start (or end) of a round falls on all.
+
+    Example:
+        >>> rotated(["a", "b", "c"], 1)
+        ['b', 'c', 'a']
+    """
+    items = list(items)
+    if not items:
+        return items
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
 def bootstrap_median_interval(values, *, samples=2000, seed=0):
     """A bootstrap 95% interval of the median of `values`."""
     values = np.asarray(values, dtype=float)
