@@ -52,7 +52,7 @@ def sources(tmp_path_factory):
     )
 
 
-def _flags(program, root, records, video):
+def _flags(program, root, records, video, kind):
     return {
         "train.py": [
             f"--train_records={records}",
@@ -65,7 +65,8 @@ def _flags(program, root, records, video):
             f"--output_dir={root / 'eval'}",
         ],
         "predict.py": [f"--video={video}"],
-        "export.py": [f"--export_dir={root / 'export'}", "--name=m"],
+        # One name per case: a second export into one name is refused.
+        "export.py": [f"--export_dir={root / 'export'}", f"--name=m_{kind}"],
     }[program]
 
 
@@ -76,7 +77,7 @@ def test_every_program_names_the_damaged_file(sources):
         (program, kind): (
             program,
             f"--model={path}",
-            *_flags(program, root, records, video),
+            *_flags(program, root, records, video, kind),
         )
         for program in ("train.py", "evaluate.py", "predict.py", "export.py")
         for kind, (path, _) in cases.items()
