@@ -162,7 +162,8 @@ def read_holder(directory):
         return None
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """Whether process `pid` of this host exists (signal 0 reaches it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -183,7 +184,7 @@ def _refusal(directory, path):
         who = "a process that has not recorded itself yet"
     else:
         who = holder.describe()
-        if holder.host == socket.gethostname() and not _pid_alive(holder.pid):
+        if holder.host == socket.gethostname() and not pid_alive(holder.pid):
             who += " (not running: a process it started holds the lock)"
     return LockedError(
         f"{directory} is in use by another writer: {who} (wait for it to "

@@ -17,6 +17,8 @@ import time
 
 from absl import logging
 
+from nonlocal_tf import locks
+
 TMP_PREFIX = ".tmp-export-"
 # Not cleaned up automatically: holds the replaced version while
 # `overwrite=True` swaps in the new one (two renames).
@@ -40,16 +42,6 @@ def integer_versions(model_dir):
     return versions
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _host_tag():
     return socket.gethostname().replace("-", "_")
 
@@ -59,7 +51,7 @@ def _is_stale(path, entry):
     # entry: .tmp-export-<host>-<pid>-<token>
     parts = entry[len(TMP_PREFIX) :].rsplit("-", 2)
     if len(parts) == 3 and parts[0] == _host_tag() and parts[1].isdigit():
-        return not _pid_alive(int(parts[1]))
+        return not locks.pid_alive(int(parts[1]))
     try:
         age = time.time() - os.path.getmtime(path)
     except FileNotFoundError:
