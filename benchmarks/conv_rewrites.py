@@ -26,15 +26,14 @@ shows to pay on each backend; the others are defined here only.
 """
 
 import importlib
-import json
 import os
 import platform
 import statistics
-import tempfile
 
 from absl import app
 from absl import flags
 
+from benchmarks import machine
 from benchmarks import paired_timing
 
 # op -> (kind, input shape (B, T, H, W, C) as the layer sees it, i.e. after
@@ -465,17 +464,7 @@ def main(argv):
             print_rows(results)
             payload["results"].extend(results)
     if FLAGS.output:
-        _write_json(FLAGS.output, payload)
-
-
-def _write_json(path, value):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=directory, prefix=".conv_rewrites.", delete=False
-    ) as f:
-        json.dump(value, f, indent=2)
-    os.replace(f.name, path)
+        machine.write_json(FLAGS.output, payload)
 
 
 if __name__ == "__main__":

@@ -413,20 +413,6 @@ def package_versions():
     return out
 
 
-def write_json(path, value):
-    """`value` as JSON at local `path`: a temp file beside it, renamed.
-
-    (`nonlocal_tf.fileio` would import TensorFlow into this process.)
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=directory, prefix=".export_runtimes.", delete=False
-    ) as f:
-        json.dump(value, f, indent=2)
-    os.replace(f.name, path)
-
-
 def merge(rows, runtimes):
     """One entry per (model, batch, runtime): medians, ratios, worst parity.
 
@@ -683,7 +669,7 @@ def main(argv):
     print(format_table(entries))
     elapsed = time.perf_counter() - started
     print(f"total {elapsed / 60:.1f} min")
-    write_json(
+    machine.write_json(
         FLAGS.output,
         {
             "cpu": cpu,

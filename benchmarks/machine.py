@@ -1,6 +1,9 @@
-"""The CPU a benchmark ran on, as `lscpu` names it (Linux `/proc/cpuinfo`)."""
+"""The CPU a benchmark ran on, as `lscpu` names it (Linux `/proc/cpuinfo`),
+and the results file that records it (`write_json`)."""
 
+import json
 import os
+import tempfile
 
 
 def cpu_description():
@@ -54,3 +57,21 @@ def cpu_line(cpu):
         f"({' '.join(cpu['avx512_flags']) or '-'}), AMX "
         f"{'yes' if cpu['amx'] else 'no'}"
     )
+
+
+def write_json(path, value):
+    """`value` as JSON at local `path`: a temp file beside it, renamed.
+
+    (`nonlocal_tf.fileio` would import TensorFlow into a benchmark's
+    process.)
+
+    Example:
+        >>> write_json("benchmarks/results/x.json", {"cpu": cpu_description()})
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=directory, prefix=".results.", suffix=".json", delete=False
+    ) as f:
+        json.dump(value, f, indent=2)
+    os.replace(f.name, path)

@@ -518,20 +518,6 @@ def _model_summary(model, rows, infos, names, with_pyslowfast):
     }
 
 
-def write_json(path, value):
-    """`value` as JSON at local `path`, atomically (a temp file, renamed).
-
-    (`nonlocal_tf.fileio` would import TensorFlow into this process.)
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=directory, prefix=".pyslowfast.", delete=False
-    ) as f:
-        json.dump(value, f, indent=1)
-    os.replace(f.name, path)
-
-
 def main(argv):
     del argv
     if FLAGS.worker:
@@ -597,7 +583,7 @@ def main(argv):
         f"load average (1 min) {load_at_start[0]:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end; total {elapsed / 60:.1f} min"
     )
-    write_json(
+    machine.write_json(
         FLAGS.output,
         {
             "cpu": cpu,
