@@ -113,46 +113,6 @@ def _stacked_frames(strides):
     )
 
 
-def _time_by_space_vjp(strides):
-    """time_by_space with a hand-written backward (valid, stride 1)."""
-    from keras import ops
-
-    def conv(x, kernel):
-        kt = kernel.shape[0]
-        shape = ops.shape(x)
-        x4 = ops.reshape(x, (shape[0], shape[1], shape[2] * shape[3], shape[4]))
-        k2 = kernel[:, 0]
-
-        @ops.custom_gradient
-        def temporal(x4, k2):
-            y = ops.conv(x4, k2, padding="valid")
-
-            def grad(*args, upstream=None):
-                dy = args[0] if upstream is None else upstream
-                span = kt - 1
-                dx = ops.conv(
-                    ops.pad(dy, [[0, 0], [span, span], [0, 0], [0, 0]]),
-                    ops.transpose(ops.flip(k2, 0), (0, 1, 3, 2)),
-                    padding="valid",
-                )
-                steps = ops.shape(dy)[1]
-                dk = ops.stack(
-                    [
-                        ops.einsum("btpc,btpd->cd", x4[:, k : k + steps], dy)
-                        for k in range(kt)
-                    ]
-                )
-                return dx, ops.expand_dims(dk, 1)
-
-            return y, grad
-
-        y = temporal(x4, k2)
-        out = ops.shape(y)
-        return ops.reshape(y, (shape[0], out[1], shape[2], shape[3], out[3]))
-
-    return conv
-
-
 def _shifted_frames(strides):
     """The sum over kT of 2D convs of shifted frames (valid, dilation 1)."""
     from keras import ops
@@ -239,7 +199,6 @@ CONV_IMPLEMENTATIONS = {
     "frame_conv3d": _frame_conv,
     "per_frame": _per_frame,
     "time_by_space": _time_by_space,
-    "time_by_space_vjp": _time_by_space_vjp,
     "stacked_frames": _stacked_frames,
     "shifted_frames": _shifted_frames,
 }
@@ -262,7 +221,7 @@ def implementations(kind, kernel):
         return ["conv3d", "per_frame"]
     names = ["conv3d", "stacked_frames", "shifted_frames"]
     if kernel[1:] == (1, 1):
-        names[1:1] = ["time_by_space", "time_by_space_vjp"]
+        names[1:1] = ["time_by_space"]
     # What FrameConv3D runs on this backend (one of the above).
     return names + ["frame_conv3d"]
 

@@ -23,13 +23,16 @@ from keras import ops
 # batch 2, 2-core AVX2 AMD EPYC, 2026-12-07) gave 3D time / rewrite time
 # above 1 with its 95% interval above 1, forward + backward:
 # - tensorflow: per_frame 1.76x (res2 3x3) and 1.12x (res4 3x3);
-#   time_by_space 0.96-1.16x with every interval reaching below 1;
-#   stacked_frames 0.85x at conv1.
+#   time_by_space with its own gradients 1.52-5.31x at every (3, 1, 1)
+#   layer (3.45x res2_0, 5.31x res2_1, 3.85x res3_0, 2.84x res4_0, 1.74x
+#   res5_1; with TensorFlow's gradients it was 0.96-1.16x); stacked_frames
+#   0.85x at conv1.
 # - jax: stacked_frames 1.27x at conv1 (9 rounds); per_frame 0.72x (res2
-#   3x3) and 1.10x [0.99, 1.32] (res4 3x3); time_by_space 0.12-0.76x.
+#   3x3) and 1.10x [0.99, 1.32] (res4 3x3); time_by_space 0.12-0.76x, and
+#   0.82-1.16x with its own gradients.
 # - torch: not measured; per-frame as before the benchmark.
 REWRITES = {
-    "tensorflow": ("per_frame",),
+    "tensorflow": ("per_frame", "time_by_space"),
     "jax": ("stacked_frames",),
     "torch": ("per_frame",),
 }
@@ -61,22 +64,75 @@ def time_by_space_conv(inputs, kernel, strides, padding, dilation_rate):
     only subsample them, and "same" pads nothing there), so the clips are
     subsampled, reshaped to `(B, T, H * W, C)` and convolved with the
     `(kT, 1)` kernel `kernel[:, 0]`, temporal stride, dilation and padding
-    unchanged. Arguments as `conv3d`.
+    unchanged. At temporal stride 1 the gradients are computed by hand
+    (`_temporal_conv`). Arguments as `conv3d`.
     """
     x = inputs
     if tuple(strides[1:]) != (1, 1):
         x = x[:, :, :: strides[1], :: strides[2]]
     shape = ops.shape(x)
     x = ops.reshape(x, (shape[0], shape[1], shape[2] * shape[3], shape[4]))
-    x = ops.conv(
-        x,
-        kernel[:, 0],
-        strides=(strides[0], 1),
-        padding=padding,
-        dilation_rate=(dilation_rate[0], 1),
-    )
+    dilation = dilation_rate[0]
+    if strides[0] == 1:
+        span = (kernel.shape[0] - 1) * dilation
+        if padding == "same" and span:
+            x = ops.pad(
+                x, ((0, 0), (span // 2, span - span // 2), (0, 0), (0, 0))
+            )
+        x = _temporal_conv(x, ops.convert_to_tensor(kernel[:, 0]), dilation)
+    else:
+        x = ops.conv(
+            x,
+            kernel[:, 0],
+            strides=(strides[0], 1),
+            padding=padding,
+            dilation_rate=(dilation, 1),
+        )
     out = ops.shape(x)
     return ops.reshape(x, (shape[0], out[1], shape[2], shape[3], out[3]))
+
+
+def _temporal_conv(x, kernel, dilation):
+    """Valid `(kT, 1)` convolution of `(B, T, P, C)`, stride 1, own gradient.
+
+    TensorFlow's CPU kernels take far longer for the kernel gradient of a
+    `(kT, 1)` (or `(kT, 1, 1)`) convolution than for its forward pass. The
+    gradients here are the forward op and matrix products: the input's is
+    the valid convolution of the output gradient, padded by the kernel's
+    span on both sides, with the kernel flipped in time and its channel
+    axes swapped; the kernel's tap `k` is `x[:, k * dilation:][:T']`
+    against the output gradient, summed over B, T' and P.
+    """
+    taps = kernel.shape[0]
+    span = (taps - 1) * dilation
+
+    @ops.custom_gradient
+    def conv(x, kernel):
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            dx = ops.conv(
+                ops.pad(dy, ((0, 0), (span, span), (0, 0), (0, 0))),
+                ops.transpose(ops.flip(kernel, 0), (0, 1, 3, 2)),
+                padding="valid",
+                dilation_rate=(dilation, 1),
+            )
+            steps = ops.shape(dy)[1]
+            dk = ops.stack(
+                [
+                    ops.einsum(
+                        "btpc,btpf->cf",
+                        x[:, k * dilation : k * dilation + steps],
+                        dy,
+                    )
+                    for k in range(taps)
+                ]
+            )
+            return dx, ops.expand_dims(dk, 1)
+
+        y = ops.conv(x, kernel, padding="valid", dilation_rate=(dilation, 1))
+        return y, grad
+
+    return conv(x, kernel)
 
 
 def stacked_frames_conv(inputs, kernel, strides, padding, dilation_rate):
@@ -184,9 +240,10 @@ class FrameConv3D(keras.layers.Conv3D):
     `Conv3D`. Channels-last inputs are convolved by `conv3d`, which runs
     a kernel as an exact 2D rewrite where that measured faster on the
     backend (`REWRITES`): on TensorFlow the `(1, kH, kW)` kernels frame by
-    frame (forward + backward 1.1-1.8x faster at R50's shapes on a 2-core
-    AVX2 CPU), on JAX the `(5, 7, 7)` conv1 as one 2D convolution of 5 stacked
-    frames; other kernels use the 3D op. Grouped and `channels_first`
+    frame and the `(kT, 1, 1)` ones over `(T, H * W)` (forward + backward
+    1.1-1.8x and 1.5-5.3x faster at R50's shapes on a 2-core AVX2 CPU), on
+    JAX the `(5, 7, 7)` conv1 as one 2D convolution of 5 stacked frames;
+    other kernels use the 3D op. Grouped and `channels_first`
     convolutions use `Conv3D`'s own op.
 
     Example:

@@ -14,6 +14,7 @@ import pytest
 
 from nonlocal_tf.layers import FrameMaxPooling3D
 from nonlocal_tf.layers import WindowAveragePooling3D
+from nonlocal_tf.layers import pooling
 from nonlocal_tf.layers.pooling import frame_max_pool
 from tests.testing import random_inputs
 from tests.testing import run_layer_test
@@ -129,6 +130,39 @@ def test_gradient_goes_to_one_maximum_per_window():
     # Nonzero only at window maxima; all of them reached.
     assert set(x[grad > 0].tolist()) <= set(y.ravel().tolist())
     assert set(y.ravel().tolist()) <= set(x[grad > 0].tolist())
+
+
+@pytest.mark.multibackend
+@pytest.mark.parametrize("select", [True, False], ids=["select", "2d_pool"])
+def test_temporal_windows_by_selection_or_2d_pool(select, monkeypatch):
+    """Both ways of pooling whole windows of frames, on every backend.
+
+    `SELECT_MAX_BACKENDS` picks one per backend; each must give the 3D
+    pool's outputs and gradients, and one maximum per window at ties.
+    """
+    monkeypatch.setattr(
+        pooling, "SELECT_MAX_BACKENDS", (BACKEND,) if select else ()
+    )
+    for pool, strides, padding, shape in CASES:
+        if pool[0] != strides[0] or pool[0] == 1 or padding != "valid":
+            continue
+        reference, layer = pools(pool, strides, padding)
+        x = distinct_inputs(shape, seed=2)
+        want = to_numpy(reference(x))
+        np.testing.assert_array_equal(to_numpy(layer(x)), want)
+        r = random_inputs(want.shape, seed=3)
+        np.testing.assert_allclose(
+            input_gradient(layer, x, r),
+            input_gradient(reference, x, r),
+            rtol=0,
+            atol=1e-6,
+        )
+    x = np.zeros((1, 4, 2, 2, 1), "float32")
+    grad = input_gradient(
+        FrameMaxPooling3D((2, 1, 1)), x, np.ones((1, 2, 2, 2, 1), "float32")
+    )
+    np.testing.assert_array_equal(grad[:, 0::2], 1.0)
+    np.testing.assert_array_equal(grad[:, 1::2], 0.0)
 
 
 @pytest.mark.multibackend
