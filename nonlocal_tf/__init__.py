@@ -19,7 +19,8 @@ default only on CPUs with AVX-512, and on a 2-core AVX2 CPU they made a
 C2D/I3D R50 training step about 2x faster (the Conv3D gradients; see
 docs/performance.md). `TF_ENABLE_ONEDNN_OPTS=0` turns them off (results then
 differ by float rounding). A process that imported TensorFlow first keeps
-TensorFlow's own choice.
+TensorFlow's choice; where that left the oneDNN kernels off and the variable
+unset, the import warns once with the fix.
 
 Example:
 
@@ -29,6 +30,7 @@ Example:
 
 import os
 import sys
+import warnings
 
 from nonlocal_tf import lazy_imports
 from nonlocal_tf.version import __version__
@@ -46,9 +48,27 @@ __getattr__, __dir__, __all__ = lazy_imports.attach(
 )
 __all__ = [*__all__, "__version__"]
 
-# TensorFlow reads it when it loads: nothing to do once it is imported.
+
+def _onednn_kernels_on():
+    """Whether the loaded TensorFlow runs oneDNN kernels (True if unknown)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return True
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+# TensorFlow reads it when it loads: too late once it is imported.
 if "tensorflow" not in sys.modules:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+elif "TF_ENABLE_ONEDNN_OPTS" not in os.environ and not _onednn_kernels_on():
+    warnings.warn(
+        "TensorFlow was imported before nonlocal_tf with its oneDNN CPU "
+        "kernels off (its default without AVX-512), which makes training "
+        "about 2x slower: import nonlocal_tf first, or start Python with "
+        "TF_ENABLE_ONEDNN_OPTS=1 (=0 keeps them off and silences this).",
+        stacklevel=2,
+    )
 
 # Where Keras is already loaded, register the model classes (and the zoo's
 # presets) now, so `keras.saving.load_model` finds them right after

@@ -147,3 +147,23 @@ def test_onednn_is_on_unless_set_or_too_late(code, env, expected):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert json.loads(completed.stdout) == expected
+
+
+@pytest.mark.parametrize("env", [{}, {"TF_ENABLE_ONEDNN_OPTS": "0"}])
+def test_too_late_warns_with_the_fix_only_where_onednn_is_off(env):
+    """TensorFlow imported first: a warning iff its oneDNN kernels are off
+    (CPUs without AVX-512) and the user has not chosen."""
+    completed = _run(
+        [
+            "-c",
+            "import tensorflow, nonlocal_tf; "
+            "from tensorflow.python.util import _pywrap_util_port; "
+            "print(_pywrap_util_port.IsMklEnabled())",
+        ],
+        TF_CPP_MIN_LOG_LEVEL="3",
+        **env,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    onednn_on = completed.stdout.strip() == "True"
+    warned = "TF_ENABLE_ONEDNN_OPTS=1" in completed.stderr
+    assert warned == (not onednn_on and not env), completed.stderr[-3000:]
