@@ -13,19 +13,29 @@ Clips/s, achieved GFLOP/s and peak memory at 8 x 224 x 224, for
 
 each with and without XLA (--jit_compile), under each Keras dtype policy of
 --mixed_precision (float32 by default; `mixed_bfloat16` uses the bfloat16
-units of CPUs with AVX512_BF16/AMX). FLOPs per clip come from the zoo
-table (multiply-adds, x2 for FLOP/s; a training step counts 3 forward
-passes), see `benchmarks.model_timing`. Each setting runs in a process of
+units of CPUs with AVX512_BF16/AMX), and with the 3D convolutions and max
+pools of --ops: `rewritten`, the library's exact 2D rewrites (`FrameConv3D`,
+`FrameMaxPooling3D`), or `plain`, the same model with Keras's own 3D ops
+(`model_timing.plain_keras_ops`). FLOPs per clip come from the zoo table
+(multiply-adds, x2 for FLOP/s; a training step counts 3 forward passes),
+see `benchmarks.model_timing`. Each setting runs in a process of
 its own (--isolate), so its peak memory is that process's maximum resident
 set (or the GPU's peak allocation); --rounds repeats all settings, in turn,
 and the medians are over all rounds. Prints a table, the ratios measured in
 the run (trainer / train_on_batch speed; training / inference GFLOP/s at
-the same batch) and writes JSON:
+the same batch; rewritten / plain ops speed of each inference and training
+setting) and writes JSON:
 
   python -m benchmarks.model --output=benchmarks/model_cpu.json
 
   python -m benchmarks.model --models=C2D_8x8_R50,I3D_NLN_8x8_R50 \
       --batch_sizes= --train_batch_sizes=2,4 --jit_compile=false --rounds=3
+
+The speed of the library's layers over Keras's plain 3D ops, same models:
+
+  python -m benchmarks.model --models=C2D_8x8_R50,I3D_NLN_8x8_R50 \
+      --batch_sizes=1,4 --train_batch_sizes=2 --strategies=default \
+      --jit_compile=false --ops=rewritten,plain --rounds=3
 
 `--quick` runs a tiny copy (width 4, 4 x 32 x 32) of the first model, in
 one process, as a smoke test. With `KERAS_BACKEND=jax` only the Keras rows
@@ -72,6 +82,11 @@ flags.DEFINE_list(
     ["float32"],
     "Keras dtype policies timed (float32, mixed_float16, mixed_bfloat16).",
 )
+flags.DEFINE_list(
+    "ops",
+    ["rewritten"],
+    "3D ops timed: rewritten (the library's 2D rewrites), plain (Keras's).",
+)
 flags.DEFINE_integer("iters", 3, "Timed calls per setting and round.")
 flags.DEFINE_integer("warmup", 1, "Untimed calls per setting first.")
 flags.DEFINE_integer("rounds", 1, "Times all settings are run, in turn.")
@@ -92,6 +107,7 @@ flags.DEFINE_string("output", "benchmarks/model.json", "JSON results.")
 flags.DEFINE_string("setting", None, "Internal: run one setting (JSON).")
 
 ROW_PREFIX = "BENCHMARK_ROW "
+OPS = ("rewritten", "plain")
 
 
 def peak_memory_mib():
@@ -151,17 +167,29 @@ def _trainer_row(setting):
 def run_setting(setting):
     """One benchmark row for `setting` (a dict), with its peak memory.
 
-    The models are built under the setting's dtype policy; the policy in
-    force before is restored.
+    The models are built under the setting's dtype policy, and with ops
+    `plain` built and timed under `model_timing.plain_keras_ops`; the
+    policy and layers in force before are restored.
     """
+    import contextlib
+
     import keras
 
+    from benchmarks import model_timing
+
+    ops = setting.get("ops", "rewritten")
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(setting["mixed_precision"])
     try:
-        row = _timed_row(setting)
+        with (
+            model_timing.plain_keras_ops()
+            if ops == "plain"
+            else contextlib.nullcontext()
+        ):
+            row = _timed_row(setting)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+    row["ops"] = ops
     row["jit_compile"] = setting["jit_compile"]
     row["peak_memory_mib"], row["peak_memory_source"] = peak_memory_mib()
     return row
@@ -209,18 +237,22 @@ def _run_isolated(setting):
 
 
 def settings(models, batch_sizes, train_batch_sizes, steps, strategies,
-             jit_settings, policies=("float32",), **common):  # fmt: skip
+             jit_settings, policies=("float32",), ops=("rewritten",),
+             **common):  # fmt: skip
     """Every setting to time, in run order (see the module docstring)."""
     import keras
 
     inference_batches = sorted(set(batch_sizes) | set(train_batch_sizes))
     trainer = "trainer" in steps and keras.backend.backend() == "tensorflow"
     out = []
-    for name, policy, jit in itertools.product(models, policies, jit_settings):
+    for name, policy, jit, op in itertools.product(
+        models, policies, jit_settings, ops
+    ):
         base = dict(
             model=name,
             mixed_precision=policy,
             jit_compile=jit,
+            ops=op,
             strategy=None,
             **common,
         )
@@ -252,6 +284,7 @@ def _key(row):
         row["jit_compile"],
         row["batch_size"],
         row.get("mixed_precision", "float32"),
+        row.get("ops", "rewritten"),
     )
 
 
@@ -280,39 +313,53 @@ def merge_rounds(rows):
 
 
 def ratios(rows):
-    """Trainer / train_on_batch speed and training / inference GFLOP/s.
+    """Speed and GFLOP/s ratios between rows of one run.
 
-    Both from rows of one run, at the same model, batch, XLA setting and
-    dtype policy.
+    For each training row, trainer / train_on_batch speed and training /
+    inference GFLOP/s, at the same model, batch, XLA setting, dtype policy
+    and ops; for each row of ops `rewritten` with a `plain` twin (same
+    setting otherwise), inference too, rewritten / plain clips/s.
     """
     by_key = {_key(r): r for r in rows}
     out = []
     for row in rows:
-        if row["mode"] != "training":
+        model, step, strategy, jit, batch, policy, ops = _key(row)
+        plain = None
+        if ops == "rewritten":
+            plain = by_key.get(
+                (model, step, strategy, jit, batch, policy, "plain")
+            )
+        training = row["mode"] == "training"
+        if not (training or plain):
             continue
-        model, _, _, jit, batch, policy = _key(row)
-        inference = by_key.get(
-            (model, "predict_on_batch", None, jit, batch, policy)
-        )
-        keras_step = by_key.get(
-            (model, "train_on_batch", None, jit, batch, policy)
-        )
         entry = {
             "model": model,
-            "step": row["step"],
-            "strategy": row.get("strategy"),
+            "step": step,
+            "strategy": strategy,
             "jit_compile": jit,
             "mixed_precision": policy,
+            "ops": ops,
             "batch_size": batch,
             "train_over_inference_gflops": None,
             "speed_over_train_on_batch": None,
+            "speed_over_plain_ops": None,
         }
-        if inference:
+        if plain:
+            entry["speed_over_plain_ops"] = (
+                row["clips_per_s"] / plain["clips_per_s"]
+            )
+        inference = by_key.get(
+            (model, "predict_on_batch", None, jit, batch, policy, ops)
+        )
+        if training and inference:
             entry["train_over_inference_gflops"] = (
                 row["achieved_gflops_per_s"]
                 / inference["achieved_gflops_per_s"]
             )
-        if keras_step and row["step"] == "trainer":
+        keras_step = by_key.get(
+            (model, "train_on_batch", None, jit, batch, policy, ops)
+        )
+        if keras_step and step == "trainer":
             entry["speed_over_train_on_batch"] = (
                 row["clips_per_s"] / keras_step["clips_per_s"]
             )
@@ -328,17 +375,20 @@ def format_ratios(entries):
 
     header = (
         f"{'model':26} {'step':16} {'strategy':8} {'jit':3} "
-        f"{'precision':14} {'batch':>5} "
-        f"{'train/infer GFLOP/s':>19} {'speed/train_on_batch':>20}"
+        f"{'precision':14} {'ops':9} {'batch':>5} "
+        f"{'train/infer GFLOP/s':>19} {'speed/train_on_batch':>20} "
+        f"{'speed/plain ops':>15}"
     )
     lines = [header, "-" * len(header)]
     for e in entries:
         lines.append(
             f"{e['model']:26} {e['step']:16} {e['strategy'] or '-':8} "
             f"{'yes' if e['jit_compile'] else 'no':3} "
-            f"{e['mixed_precision']:14} {e['batch_size']:>5} "
+            f"{e['mixed_precision']:14} {e.get('ops', 'rewritten'):9} "
+            f"{e['batch_size']:>5} "
             f"{value(e['train_over_inference_gflops']):>19} "
-            f"{value(e['speed_over_train_on_batch']):>20}"
+            f"{value(e['speed_over_train_on_batch']):>20} "
+            f"{value(e.get('speed_over_plain_ops')):>15}"
         )
     return "\n".join(lines)
 
@@ -360,6 +410,16 @@ def _flag_policies(values):
         raise ValueError(
             f"--mixed_precision: unknown or none {unknown or values}; choose "
             f"from {', '.join(config_lib.PRECISION_POLICIES)}"
+        )
+    return values
+
+
+def _flag_ops(values):
+    unknown = [v for v in values if v not in OPS]
+    if unknown or not values:
+        raise ValueError(
+            f"--ops: unknown or none {unknown or values}; choose from "
+            f"{', '.join(OPS)}"
         )
     return values
 
@@ -392,6 +452,7 @@ def main(argv):
         FLAGS.strategies,
         _flag_booleans(FLAGS.jit_compile),
         _flag_policies(FLAGS.mixed_precision),
+        _flag_ops(FLAGS.ops),
         iters=iters,
         warmup=warmup,
         input_shape=shape,

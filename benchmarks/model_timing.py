@@ -9,18 +9,32 @@ of the built model (`count_macs`). Achieved GFLOP/s counts 2 floating-point
 operations per multiply-add. A training step is taken as 3 forward passes
 (forward, gradient w.r.t. activations, gradient w.r.t. weights), the usual
 estimate; BN, ReLU, pooling, loss and optimizer update are not counted.
+
+`plain_keras_ops` runs the same models with Keras's own 3D convolutions and
+max pools instead of the library's 2D rewrites (`FrameConv3D`,
+`FrameMaxPooling3D`), for their speed ratio.
 """
 
+import contextlib
 import platform
 import time
 
 import keras
 import numpy as np
 
+from nonlocal_tf.layers import FrameConv3D
+from nonlocal_tf.layers import FrameMaxPooling3D
 from nonlocal_tf.models import count_macs
 from nonlocal_tf.zoo import get_entry
 from nonlocal_tf.zoo import get_model
 from nonlocal_tf.zoo.model_zoo_table import entry_complexity
+
+# The library's layer methods that rewrite 3D ops as 2D ones, with the Keras
+# parent whose method `plain_keras_ops` puts in their place.
+REWRITTEN_METHODS = (
+    (FrameConv3D, keras.layers.Conv3D, "convolution_op"),
+    (FrameMaxPooling3D, keras.layers.MaxPooling3D, "call"),
+)
 
 INFERENCE = "inference"
 TRAINING = "training"
@@ -33,6 +47,31 @@ def model_macs(name, model, shape, width_per_group):
     if tuple(shape) == tuple(entry.input_shape) and width_per_group == 64:
         return entry_complexity(name).macs, "zoo table"
     return count_macs(model), "count_macs (built model)"
+
+
+@contextlib.contextmanager
+def plain_keras_ops():
+    """Within, the library's 3D layers run Keras's own 3D ops.
+
+    `FrameConv3D.convolution_op` and `FrameMaxPooling3D.call` are replaced
+    by those of `keras.layers.Conv3D` and `keras.layers.MaxPooling3D` (the
+    backend's 3D convolution and max pool), and restored on exit. A model
+    built and run inside is the same model (weights, config and outputs up
+    to float rounding) without the 2D rewrites; build, trace and time it
+    all inside, as a function traced there keeps the ops it traced.
+
+    Example:
+        >>> with plain_keras_ops():
+        ...     row = benchmark_model("I3D_NLN_8x8_R50", batch_size=4)
+    """
+    saved = [(cls, name, vars(cls)[name]) for cls, _, name in REWRITTEN_METHODS]
+    try:
+        for cls, parent, name in REWRITTEN_METHODS:
+            setattr(cls, name, getattr(parent, name))
+        yield
+    finally:
+        for cls, name, method in saved:
+            setattr(cls, name, method)
 
 
 def device_description():
@@ -225,7 +264,7 @@ def format_table(rows):
     """A fixed-width text table of benchmark rows."""
     header = (
         f"{'model':26} {'mode':9} {'step':16} {'strategy':8} {'jit':3} "
-        f"{'precision':14} "
+        f"{'precision':14} {'ops':9} "
         f"{'batch':>5} {'GFLOPs/clip':>11} {'median s':>9} {'clips/s':>8} "
         f"{'GFLOP/s':>8} {'peak MiB':>8}"
     )
@@ -236,7 +275,8 @@ def format_table(rows):
             f"{r['model']:26} {r['mode']:9} {r['step']:16} "
             f"{r.get('strategy') or '-':8} "
             f"{'yes' if r['jit_compile'] else 'no':3} "
-            f"{r.get('mixed_precision', 'float32'):14} {r['batch_size']:>5} "
+            f"{r.get('mixed_precision', 'float32'):14} "
+            f"{r.get('ops', 'rewritten'):9} {r['batch_size']:>5} "
             f"{r['gmacs_per_clip']:>11.3f} {r['median_s']:>9.3f} "
             f"{r['clips_per_s']:>8.2f} {r['achieved_gflops_per_s']:>8.1f} "
             f"{'-' if peak is None else f'{peak:.0f}':>8}"
@@ -244,6 +284,7 @@ def format_table(rows):
     lines.append(
         "GFLOPs/clip: forward multiply-adds (the zoo table's GFLOPs). "
         "GFLOP/s: 2 x multiply-adds per second; a training step counts 3 "
-        "forward passes."
+        "forward passes. ops: the library's 2D rewrites of 3D convolutions "
+        "and max pools, or Keras's plain 3D ops."
     )
     return "\n".join(lines)
