@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 BENCH_OUTPUT ?= benchmarks/results
 
-.PHONY: install demo test lint bench fuzz clean
+.PHONY: install demo test test-slow test-all lint bench fuzz clean
 
 $(VENV)/.demo-installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,22 @@ DEMO_ARGS ?=
 demo: $(VENV)/.demo-installed
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
+# `make test`: everything but the tests marked `slow` (end-to-end program
+# runs, exports to every format, killed and restarted processes, the
+# benchmarks' smoke runs), which `make test-slow` runs; CI runs both.
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
-	KERAS_BACKEND=jax $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m multibackend
-	KERAS_BACKEND=torch $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m multibackend
+	$(PYTEST) -m "not slow"
+	KERAS_BACKEND=jax $(PYTEST) -m "multibackend and not slow"
+	KERAS_BACKEND=torch $(PYTEST) -m "multibackend and not slow"
+
+# (No slow test is multibackend: this tier runs on TensorFlow only.)
+test-slow: $(VENV)/.installed
+	$(PYTEST) -m slow
+
+test-all: test test-slow
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,7 @@ def test_the_readme_is_short():
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks(README.read_text()))))
+@pytest.mark.slow
 def test_example_runs(index, tmp_path):
     code = python_blocks(README.read_text())[index]
     completed = subprocess.run(

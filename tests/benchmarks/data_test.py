@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.benchmarks import run_benchmark
 
 
+@pytest.mark.slow
 def test_benchmark_quick(tmp_path):
     output = tmp_path / "bench.json"
     run = run_benchmark(

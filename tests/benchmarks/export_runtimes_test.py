@@ -9,12 +9,15 @@ and TensorFlow's start in three processes.
 import json
 import re
 
+import pytest
+
 from tests.benchmarks import run_benchmark
 
 RUNTIMES = ["keras", "saved_model", "onnx", "openvino", "litert"]
 PARITY = 1e-4
 
 
+@pytest.mark.slow
 def test_quick_benchmark_times_every_runtime_with_parity(tmp_path):
     output = tmp_path / "export_runtimes.json"
     completed = run_benchmark(

@@ -3,6 +3,7 @@
 import json
 
 import av
+import pytest
 
 from benchmarks import long_videos
 from tests.benchmarks import run_benchmark
@@ -10,6 +11,7 @@ from tests.benchmarks import run_benchmark
 SETTINGS = {"width": 64, "height": 48, "rate": 30, "preset": "ultrafast"}
 
 
+@pytest.mark.slow
 def test_benchmark_tiny(tmp_path):
     output = tmp_path / "bench.json"
     videos = tmp_path / "videos"

@@ -8,6 +8,7 @@ import pytest
 from tests.benchmarks import run_benchmark
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_table_and_json(repo_root, tmp_path):
     output = tmp_path / "nonlocal.json"
     command = [

@@ -311,6 +311,7 @@ def _rows_by_key(model):
     return {(r["implementation"], r["step"]): r for r in model["rows"]}
 
 
+@pytest.mark.slow
 def test_without_a_checkout_only_our_side_runs_and_says_so(tmp_path):
     completed, output = _quick(tmp_path, "--onednn=default,0")
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -353,6 +354,7 @@ def test_a_directory_that_is_not_a_slowfast_clone_is_one_line(tmp_path):
     assert "C2D_8x8_R50.yaml" in lines[-1] and "SlowFast" in lines[-1]
 
 
+@pytest.mark.slow
 def test_beside_pyslowfast_both_sides_run_the_same_model(tmp_path):
     checkout = os.environ.get("PYSLOWFAST_DIR")
     if not checkout:

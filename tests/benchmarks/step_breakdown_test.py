@@ -10,6 +10,7 @@ from tests.benchmarks import run_benchmark
 TINY = ("--input_shape=4,32,32", "--width_per_group=4")
 
 
+@pytest.mark.slow
 def test_paired_parts_write_table_ratios_and_json(tmp_path):
     output = tmp_path / "breakdown.json"
     completed = run_benchmark(

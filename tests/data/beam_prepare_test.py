@@ -106,6 +106,7 @@ def _assert_metrics_match_report(result, folder):
     assert result.metrics_summary() == result.summary()
 
 
+@pytest.mark.slow
 def test_direct_runner_two_workers_writes_the_local_engines_outputs(inputs):
     output = inputs["root"] / "beam"
     result = prepare.prepare_dataset(

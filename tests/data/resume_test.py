@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from nonlocal_tf.data import annotations
@@ -52,6 +53,7 @@ def _records(path):
     return records
 
 
+@pytest.mark.slow
 def test_killed_preparation_resumes_to_the_same_records(tmp_path):
     listing = _videos(tmp_path / "videos")
     output = tmp_path / "resumed"

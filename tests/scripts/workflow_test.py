@@ -15,6 +15,8 @@ import pytest
 from nonlocal_tf.clip_spec import ClipSpec
 from tests.scripts import helpers
 
+pytestmark = pytest.mark.slow
+
 MODEL = "C2D_NLN_8x8_R50"
 WIDTH = 4
 NUM_FRAMES, RATE, CROP = 4, 2, 32

@@ -10,6 +10,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from nonlocal_tf.training import checkpointing
 from tests.training import subprocesses
 
@@ -77,6 +79,7 @@ def _kill_during_a_save(script, model_dir):
     return process.returncode
 
 
+@pytest.mark.slow
 def test_rerun_removes_what_a_killed_save_left(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(SAVER)

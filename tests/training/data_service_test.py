@@ -109,6 +109,7 @@ def _train(model_dir, pattern, address, steps, callbacks=()):
     )
 
 
+@pytest.mark.slow
 def test_short_run_to_the_end_and_resume(records, service, tmp_path):
     result = _train(tmp_path, records, service["address"], 8)
     assert result.step == 8
@@ -146,6 +147,7 @@ def test_unreachable_dispatcher_is_a_typed_error():
     assert "--role=dispatcher" in str(info.value)
 
 
+@pytest.mark.slow
 def test_train_program_names_the_unreachable_dispatcher(records, tmp_path):
     folder = os.path.dirname(records)
     with open(os.path.join(folder, "label_map.json"), "w") as f:

@@ -132,6 +132,7 @@ def _kill_all(processes):
         process.wait(timeout=subprocesses.TIMEOUT)
 
 
+@pytest.mark.slow
 def test_two_workers_killed_and_resumed_match_default(tmp_path, default_run):
     processes = _start_workers(tmp_path, sleep_per_step=0.3)
     seen = []

@@ -3,6 +3,7 @@ in-memory uint8 arrays, with the default `compile()` and Keras callbacks."""
 
 import keras
 import numpy as np
+import pytest
 
 from nonlocal_tf.clip_spec import ClipSpec
 from nonlocal_tf.data import build_dataset
@@ -78,6 +79,7 @@ def test_fit_on_build_dataset_output_with_callbacks(tmp_path):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow
 def test_fit_and_evaluate_on_in_memory_uint8_arrays(tmp_path):
     frames, labels = _videos(6)
     clips = frames[:, :4]  # 4 raw frames of 40x48: the test transform

@@ -40,6 +40,8 @@ import pytest
 from tests.training import subprocesses
 from tests.training import tiny
 
+pytestmark = pytest.mark.slow
+
 FLAGS = dict(
     strategy="multi_worker",
     batch_size_per_replica=2,

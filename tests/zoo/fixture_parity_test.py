@@ -159,6 +159,7 @@ def test_fully_convolutional_test_head_matches_pyslowfast(io112):
     assert np.abs(out["probs"] - io112["probs"]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_fully_convolutional_saved_model_matches_pyslowfast(io112, tmp_path):
     import tensorflow as tf
 

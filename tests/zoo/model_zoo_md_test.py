@@ -1,6 +1,10 @@
 """MODEL_ZOO.md is generated from the registry and kept up to date."""
 
+import pytest
+
 from nonlocal_tf.zoo import model_zoo_table
+
+pytestmark = pytest.mark.slow
 
 
 def test_model_zoo_md_is_up_to_date(repo_root):

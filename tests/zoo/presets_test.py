@@ -303,6 +303,7 @@ def test_presets_are_listed_on_the_classes():
     )
 
 
+@pytest.mark.slow
 def test_keras_file_reloads_in_a_fresh_process_after_import_nonlocal_tf(
     tmp_path,
 ):
