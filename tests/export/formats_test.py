@@ -258,6 +258,7 @@ def _assert_builtin_ops_only(model_file):
     ]
 
 
+@pytest.mark.slow
 def test_fixed_size_classifier_is_rebuilt_at_the_test_crop(cases, tmp_path):
     """A model built for 64 x 64 frames exports at its spec's 80 test crop."""
     fixed = _build(

@@ -170,8 +170,13 @@ def test_layer_matches_conv3d(shape, kernel_size, strides, padding, dilation):
     )
 
 
-def convolution_ranks(fn, x, kernel):
-    """Spatial ranks of the convolutions in fn's forward and backward."""
+def convolution_ranks(fn, x, kernel, monkeypatch):
+    """Spatial ranks of the convolutions in fn's forward and backward.
+
+    TensorFlow and JAX: the ops of the traced forward + backward graph.
+    PyTorch (eager, no graph): the kernels `keras.ops.conv` receives in the
+    forward pass, whose autograd backward runs the same convolutions.
+    """
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
@@ -198,7 +203,16 @@ def convolution_ranks(fn, x, kernel):
             for eqn in _equations(jaxpr.jaxpr)
             if eqn.primitive.name == "conv_general_dilated"
         }
-    pytest.skip(f"no graph to inspect on {BACKEND} (eager)")
+    ranks = set()
+    conv = keras.ops.conv
+
+    def recording_conv(inputs, kernel, *args, **kwargs):
+        ranks.add(len(kernel.shape) - 2)
+        return conv(inputs, kernel, *args, **kwargs)
+
+    monkeypatch.setattr(keras.ops, "conv", recording_conv)
+    fn(x, kernel)
+    return ranks
 
 
 def _equations(jaxpr):
@@ -232,6 +246,7 @@ def test_each_rewrite_runs_no_3d_convolution_where_enabled(
         lambda x, k: frame_conv.conv3d(x, k, strides, "valid", (1, 1, 1)),
         x,
         kernel,
+        monkeypatch,
     )
     assert ranks == ({2} if enabled else {3})
 

@@ -25,6 +25,7 @@ PROBE = helpers.REPO_ROOT / "tests" / "scripts" / "spec_probe.py"
         ("visualize_nonlocal", ["--video=x.mp4", "--output=y.png"]),
     ],
 )
+@pytest.mark.slow
 def test_programs_use_every_entry_spec_without_flags(program, extra):
     completed = subprocess.run(
         [sys.executable, str(PROBE), program, *extra],

@@ -45,6 +45,7 @@ def test_predict_names_the_missing_video_before_building(tmp_path):
     assert time.monotonic() - start < 120
 
 
+@pytest.mark.slow
 def test_export_onto_an_existing_version(tmp_path):
     existing = tmp_path / "models" / "m" / "3"
     existing.mkdir(parents=True)

@@ -123,6 +123,7 @@ def test_short_run_to_the_end_and_resume(records, service, tmp_path):
     assert resumed.step == 12
 
 
+@pytest.mark.slow
 def test_training_goes_on_when_a_worker_dies(records, service, tmp_path):
     victim = service["workers"][0]
 
