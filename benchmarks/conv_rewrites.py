@@ -174,24 +174,14 @@ def _pairwise_maximum(pool, strides):
 
 
 def _pairwise_select(pool, strides):
-    """(2, 1, 1) / (2, 1, 1): frame pairs as a new axis, the larger one.
+    """(2, 1, 1) / (2, 1, 1) by selection, as FrameMaxPooling3D on JAX.
 
     `where(a >= b, a, b)` sends an output's gradient to one maximum (the
     first, as the 2D pools do), where `maximum` splits it at ties (JAX).
     """
-    from keras import ops
+    from nonlocal_tf.layers import pooling
 
-    def fn(x):
-        shape = ops.shape(x)
-        steps = shape[1] // 2
-        x = ops.reshape(
-            x[:, : 2 * steps],
-            (shape[0], steps, 2, shape[2], shape[3], shape[4]),
-        )
-        a, b = x[:, :, 0], x[:, :, 1]
-        return ops.where(a >= b, a, b)
-
-    return fn
+    return lambda x: pooling._window_select_max(x, pool[0])
 
 
 CONV_IMPLEMENTATIONS = {
