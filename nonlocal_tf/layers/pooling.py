@@ -13,9 +13,10 @@ from keras import ops
 
 # Backends on which a `(k, 1, 1)` / `(k, 1, 1)` "valid" max pool (the video
 # ResNets' pool2) runs as `_window_select_max`: on JAX, forward + backward
-# 7.6x faster than its 2D max pool at I3D_NLN_8x8_R50's pool2 (batch 2,
-# 2-core AVX2 AMD EPYC, benchmarks/conv_rewrites.py, 2026-12-07); on
-# TensorFlow 0.86x, so not there.
+# 4.9-7.6x faster than Keras's 3D max pool at I3D_NLN_8x8_R50's pool2, where
+# the 2D pool was 1.2x (batch 2, 2-core AVX2 AMD EPYC,
+# benchmarks/conv_rewrites.py, 2026-12-07/08); on TensorFlow 0.86x of the
+# 3D pool, so not there.
 SELECT_MAX_BACKENDS = ("jax",)
 
 
